@@ -1,0 +1,133 @@
+/**
+ * Opens the store: Kysely over better-sqlite3 (embedded default, WAL) or over pg, runs the
+ * migrations, and describes what the dialect can do as capability flags (callers never ask
+ * "is this Postgres?"). Owns connections and transactions; knows nothing of the domain.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import SqliteDatabase from 'better-sqlite3';
+import pg from 'pg';
+import type { Database } from './schema.js';
+import { migrationProvider } from './migrations/index.js';
+
+export type DB = Kysely<Database>;
+export type Tx = Transaction<Database> | Kysely<Database>;
+
+export interface Capabilities {
+  /** `FOR UPDATE SKIP LOCKED` claims (several annealers on one database) */
+  skipLocked: boolean;
+  /** several processes may write at once without a single-writer lock */
+  concurrentWriters: boolean;
+  /** max bound parameters per statement */
+  maxParams: number;
+  dialect: 'sqlite' | 'postgres';
+}
+
+export interface StoreHandle {
+  db: DB;
+  caps: Capabilities;
+  /** where the data lives, for messages: a file path or a URL without password */
+  location: string;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** `postgres://…` URL; when absent the embedded SQLite file is used */
+  databaseUrl?: string;
+  /** SQLite file (or ':memory:') when no databaseUrl */
+  sqlitePath?: string;
+  /** PostgreSQL schema to use (created if missing); isolates test runs */
+  pgSchema?: string;
+}
+
+export async function openStore(opts: OpenOptions): Promise<StoreHandle> {
+  let handle: StoreHandle;
+  if (opts.databaseUrl) {
+    const schema = opts.pgSchema;
+    if (schema && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid PostgreSQL schema name '${schema}'`);
+    if (schema) {
+      const admin = new pg.Client({ connectionString: opts.databaseUrl });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      } finally {
+        await admin.end();
+      }
+    }
+    const pool = new pg.Pool({
+      connectionString: opts.databaseUrl,
+      max: 10,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    handle = {
+      db,
+      caps: { skipLocked: true, concurrentWriters: true, maxParams: 30000, dialect: 'postgres' },
+      location: redact(opts.databaseUrl) + (schema ? ` (schema ${schema})` : ''),
+      close: () => db.destroy(),
+    };
+  } else {
+    const file = opts.sqlitePath ?? ':memory:';
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    const sqlite = new SqliteDatabase(file);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('busy_timeout = 10000');
+    sqlite.pragma('foreign_keys = OFF');
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    handle = {
+      db,
+      caps: { skipLocked: false, concurrentWriters: false, maxParams: 30000, dialect: 'sqlite' },
+      location: file,
+      close: () => db.destroy(),
+    };
+  }
+  await migrate(handle);
+  return handle;
+}
+
+async function migrate(h: StoreHandle): Promise<void> {
+  const autoId = h.caps.dialect === 'postgres'
+    ? (t: any) => t.addColumn('id', 'serial', (c: any) => c.primaryKey())
+    : (t: any) => t.addColumn('id', 'integer', (c: any) => c.primaryKey().autoIncrement());
+  const migrator = new Migrator({ db: h.db, provider: migrationProvider({ autoId }) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`migrating ${h.location} failed at ${failed}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres';
+  }
+}
+
+/** ISO timestamp, the one format stored for every time column. */
+export function now(): string {
+  return new Date().toISOString();
+}
+
+export function toJson(v: unknown): string {
+  return JSON.stringify(v ?? {});
+}
+
+export function fromJson<T = any>(s: string | null | undefined, fallback: T): T {
+  if (s === null || s === undefined || s === '') return fallback;
+  return JSON.parse(s) as T;
+}
+
+/** Splits a list into chunks so `IN (…)` lists stay under the dialect's parameter limit. */
+export function chunks<T>(items: readonly T[], size = 5000): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export { sql };
