@@ -143,6 +143,7 @@ export interface NodeRole {
   state: number;
   cohort: number;
   run_count: number;
+  rerun: number;
   status: string | null;
   runlog: string;
   available: boolean;

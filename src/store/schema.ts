@@ -155,6 +155,8 @@ export interface NodeRoleTable {
   state: number;
   cohort: number;
   run_count: number;
+  /** 1 ⇒ poked while in flight: when the current run ends, run again instead of going ACTIVE */
+  rerun: number;
   status: string | null;
   runlog: string;
   available: Bool;

@@ -152,6 +152,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
         .addColumn('state', 'integer', (c) => c.notNull().defaultTo(4))
         .addColumn('cohort', 'integer', (c) => c.notNull().defaultTo(0))
         .addColumn('run_count', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('rerun', 'integer', (c) => c.notNull().defaultTo(0))
         .addColumn('status', 'text')
         .addColumn('runlog', 'text', (c) => c.notNull().defaultTo(''))
         .addColumn('available', 'integer', (c) => c.notNull().defaultTo(1))

@@ -1,0 +1,189 @@
+/**
+ * Binding roles to nodes (spec §5): safe-create with implicit parents on the same node,
+ * deployment-chain scoping for shared (non-implicit) parents, provides/conflicts/abstract
+ * checks, cluster roles, cohorts and attrib links; and the deletion rules of §5.6.
+ */
+import type { Node, NodeRole, Role } from '../domain/entities.js';
+import { ConflictError } from '../domain/errors.js';
+import { NodeRoleState as S, stateName } from '../domain/states.js';
+import { deploymentChain, ensureDeploymentRole, requireDeployment } from '../store/deployments.js';
+import { requireNode } from '../store/nodes.js';
+import {
+  addAttribLink, addEdge, briefs, closure, deleteNodeRoles, findNodeRole, insertNodeRole, listNodeRoles, parentsOf,
+  type Brief,
+} from '../store/node-roles.js';
+import { getJig } from '../store/jigs.js';
+import { requireRole, roleParents, rolesByIds, unresolvedRequirements, wantedAttribs } from '../store/roles.js';
+import type { Ctx } from './context.js';
+import { chunks } from '../store/db.js';
+
+/** The jig that will actually run a role: its own when active; in dev mode the test jig stands in. */
+export async function effectiveJig(ctx: Ctx, role: Role): Promise<string | undefined> {
+  const jig = await getJig(ctx.tx, role.jig_name);
+  if (jig?.active) return jig.name;
+  if (ctx.opts.dev) {
+    const test = await getJig(ctx.tx, 'test');
+    if (test?.active) return 'test';
+  }
+  return undefined;
+}
+
+function bindError(role: Role, node: Node, reason: string): ConflictError {
+  return new ConflictError(`cannot bind role '${role.name}' to node '${node.name}': ${reason}`, { role: role.name, node: node.name });
+}
+
+/** Binds `role` to `node` in `deploymentId` (default: the node's deployment); returns the node-role. */
+export async function bindRole(ctx: Ctx, roleKey: number | string, nodeKey: number | string, deploymentKey?: number | string): Promise<NodeRole> {
+  const role = await requireRole(ctx.tx, roleKey);
+  const node = await requireNode(ctx.tx, nodeKey);
+  const dep = deploymentKey === undefined ? node.deployment_id : (await requireDeployment(ctx.tx, deploymentKey)).id;
+  return safeCreate(ctx, role, node, dep, []);
+}
+
+async function safeCreate(ctx: Ctx, role: Role, node: Node, deploymentId: number, path: string[]): Promise<NodeRole> {
+  const existing = await findNodeRole(ctx.tx, role.id, node.id);
+  if (existing) return existing;
+  if (path.includes(role.name)) throw bindError(role, node, `requirement loop ${[...path, role.name].join(' -> ')}`);
+
+  await validate(ctx, role, node);
+
+  // 1. parents: direct requirements ∪ owners of wanted attribs
+  const parentRoles = new Map<number, Role>();
+  for (const p of await roleParents(ctx.tx, role.id)) parentRoles.set(p.id, p);
+  const wanted = await wantedAttribs(ctx.tx, role.id);
+  const ownerIds = wanted.map((w) => w.attrib.role_id).filter((id): id is number => id !== null && id !== role.id);
+  for (const [id, r] of await rolesByIds(ctx.tx, ownerIds)) parentRoles.set(id, r);
+
+  const parents: NodeRole[] = [];
+  for (const p of [...parentRoles.values()].sort((a, b) => a.cohort - b.cohort || a.id - b.id)) {
+    parents.push(await findOrBindParent(ctx, p, node, deploymentId, [...path, role.name]));
+  }
+
+  // 2–3. deployment-role, then the node-role itself
+  await ensureDeploymentRole(ctx.tx, deploymentId, role.id);
+  const cohort = parents.length ? Math.max(...parents.map((p) => p.cohort)) + 1 : 0;
+  const nr = await insertNodeRole(ctx.tx, { deployment_id: deploymentId, role_id: role.id, node_id: node.id, state: S.PROPOSED, cohort });
+  ctx.recordChanges([{ id: nr.id, node_id: node.id, from: S.PROPOSED, to: S.PROPOSED }]);
+  ctx.emit('node_role.created', { id: nr.id, node_id: node.id, role_id: role.id, deployment_id: deploymentId });
+
+  // 4. edges (+ cluster peers of each parent)
+  for (const parent of parents) await link(ctx, parent, nr);
+  if (role.cluster) await bindClusterChildren(ctx, nr);
+
+  // 5. attrib links: each wanted attrib owned by a role is supplied by that role's ancestor node-role
+  if (wanted.some((w) => w.attrib.role_id !== null && w.attrib.role_id !== role.id)) {
+    const ancestors = await closure(ctx.tx, [nr.id], 'up');
+    for (const w of wanted) {
+      if (w.attrib.role_id === null || w.attrib.role_id === role.id) continue;
+      const owner = ancestors.find((a) => a.role_id === w.attrib.role_id);
+      if (!owner) throw bindError(role, node, `no ancestor node-role supplies wanted attrib '${w.attrib.name}'`);
+      await addAttribLink(ctx.tx, owner.id, nr.id, w.attrib.id);
+    }
+  }
+  return (await findNodeRole(ctx.tx, role.id, node.id))!;
+}
+
+async function validate(ctx: Ctx, role: Role, node: Node): Promise<void> {
+  if (role.abstract) throw bindError(role, node, 'the role is abstract; bind a role that provides it instead');
+  const missing = await unresolvedRequirements(ctx.tx, role.id);
+  if (missing.length) throw bindError(role, node, `required role(s) ${missing.map((m) => `'${m}'`).join(', ')} are not imported`);
+  if (!(await effectiveJig(ctx, role))) {
+    throw bindError(role, node, `its jig '${role.jig_name}' is not active${ctx.opts.dev ? '' : ' (activate the jig, or run in --dev mode to use the test jig)'}`);
+  }
+  const onNode = await listNodeRoles(ctx.tx, { nodeId: node.id });
+  if (onNode.length === 0) return;
+  const others = await rolesByIds(ctx.tx, onNode.map((n) => n.role_id));
+  for (const other of others.values()) {
+    if (role.conflicts.includes(other.name) || other.conflicts.includes(role.name)) {
+      throw bindError(role, node, `it conflicts with role '${other.name}' already on the node`);
+    }
+    if (other.provides.includes(role.name)) throw bindError(role, node, `role '${other.name}' on the node already provides it`);
+    if (role.provides.includes(other.name)) throw bindError(role, node, `it provides '${other.name}', which is already on the node`);
+    const both = role.provides.filter((p) => other.provides.includes(p));
+    if (both.length) throw bindError(role, node, `it and role '${other.name}' both provide '${both.join("', '")}'`);
+  }
+}
+
+async function providersOf(ctx: Ctx, role: Role): Promise<number[]> {
+  const all = await ctx.tx.selectFrom('roles').select(['id', 'provides']).where('provides', 'like', `%"${role.name}"%`).execute();
+  return [role.id, ...all.filter((r) => (JSON.parse(r.provides) as string[]).includes(role.name)).map((r) => r.id)];
+}
+
+async function findOrBindParent(ctx: Ctx, parent: Role, node: Node, deploymentId: number, path: string[]): Promise<NodeRole> {
+  const candidates = await providersOf(ctx, parent);
+  const onNode = await listNodeRoles(ctx.tx, { nodeId: node.id, roleIds: candidates });
+  if (onNode[0]) return onNode[0];
+  if (!parent.implicit) {
+    for (const dep of await deploymentChain(ctx.tx, deploymentId)) {
+      const found = await listNodeRoles(ctx.tx, { deploymentId: dep.id, roleIds: candidates });
+      if (found[0]) return found[0];
+    }
+  }
+  return safeCreate(ctx, parent, node, deploymentId, path);
+}
+
+/** Adds parent → child; a cluster parent's peers become parents too. Cohorts are pushed down. */
+async function link(ctx: Ctx, parent: NodeRole | Brief, child: NodeRole | Brief): Promise<void> {
+  const parentRole = (await rolesByIds(ctx.tx, [parent.role_id])).get(parent.role_id)!;
+  const peers = parentRole.cluster
+    ? await listNodeRoles(ctx.tx, { roleId: parent.role_id, deploymentId: parent.deployment_id })
+    : [parent];
+  for (const p of peers) {
+    if (await addEdge(ctx.tx, p.id, child.id)) await raiseCohort(ctx, child.id, p.cohort + 1);
+  }
+}
+
+/** A new cluster member inherits every child of its peers (spec §5.4). */
+async function bindClusterChildren(ctx: Ctx, nr: NodeRole): Promise<void> {
+  const peers = (await listNodeRoles(ctx.tx, { roleId: nr.role_id, deploymentId: nr.deployment_id })).filter((p) => p.id !== nr.id);
+  if (peers.length === 0) return;
+  const kids = await ctx.tx.selectFrom('node_role_pcms').select('child_id').distinct().where('parent_id', 'in', peers.map((p) => p.id)).execute();
+  for (const k of kids) {
+    if (await addEdge(ctx.tx, nr.id, k.child_id)) await raiseCohort(ctx, k.child_id, nr.cohort + 1);
+  }
+}
+
+async function raiseCohort(ctx: Ctx, id: number, min: number): Promise<void> {
+  let frontier: Array<[number, number]> = [[id, min]];
+  while (frontier.length) {
+    const next: Array<[number, number]> = [];
+    for (const [nid, c] of frontier) {
+      const res = await ctx.tx.updateTable('node_roles').set({ cohort: c }).where('id', '=', nid).where('cohort', '<', c).executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 0) continue;
+      const kids = await ctx.tx.selectFrom('node_role_pcms').select('child_id').where('parent_id', '=', nid).execute();
+      for (const k of kids) next.push([k.child_id, c + 1]);
+    }
+    frontier = next;
+  }
+}
+
+/**
+ * Deletes a node-role (spec §5.6): allowed for a leaf, when every descendant is on the same
+ * node, or when every descendant is PROPOSED and never ran. Descendants go first.
+ */
+export async function deleteNodeRole(ctx: Ctx, id: number): Promise<void> {
+  const [nr] = await briefs(ctx.tx, [id]);
+  if (!nr) return;
+  const desc = await closure(ctx.tx, [id], 'down');
+  const sameNode = desc.every((d) => d.node_id === nr.node_id);
+  const untouched = desc.every((d) => d.state === S.PROPOSED && d.run_count === 0);
+  if (desc.length && !sameNode && !untouched) {
+    const blocker = desc.find((d) => d.node_id !== nr.node_id && !(d.state === S.PROPOSED && d.run_count === 0))!;
+    throw new ConflictError(
+      `cannot delete node-role ${id}: node-role ${blocker.id} on another node depends on it and is ${stateName(blocker.state)}; delete or propose that first`,
+    );
+  }
+  if (nr.state === S.TRANSITION || desc.some((d) => d.state === S.TRANSITION)) {
+    throw new ConflictError(`cannot delete node-role ${id}: it or a descendant is running; wait for the run to end`);
+  }
+  const order = [...desc].sort((a, b) => b.cohort - a.cohort).map((d) => d.id);
+  await deleteNodeRoles(ctx.tx, [...order, id]);
+  ctx.emit('node_role.deleted', { ids: [...order, id] });
+}
+
+/** Parents of a node-role that block it (not ACTIVE), for `why` and error messages. */
+export async function blockingParents(ctx: Ctx, id: number): Promise<Brief[]> {
+  return ((await parentsOf(ctx.tx, [id])).get(id) ?? []).filter((p) => p.state !== S.ACTIVE);
+}
+
+export { chunks };

@@ -1,0 +1,139 @@
+/**
+ * Attribute injection (spec §4.4, quirks fixed): assembles a node-role's jig input from its
+ * declared sources in increasing precedence and records, for every leaf, which source supplied
+ * it. Jigs get the result and nothing else — never a handle to search the database.
+ */
+import type { Attrib, DeploymentRole, Node, NodeRole, Role } from '../domain/entities.js';
+import { ProvenancedBlob, getPath, wrapPath, isObject, type JsonObject, type Provenance, type Source } from '../domain/json.js';
+import { getDeploymentRole } from '../store/deployments.js';
+import { nodesByIds, requireNode } from '../store/nodes.js';
+import { attribLinksOf, closure, listNodeRoles, requireNodeRole } from '../store/node-roles.js';
+import { getAttrib, roleAttribs, rolesByIds, wantedAttribs } from '../store/roles.js';
+import type { Tx } from '../store/db.js';
+
+export interface StagedInput {
+  inputs: JsonObject;
+  provenance: Provenance;
+}
+
+interface Layer {
+  blob: JsonObject;
+  source: Source;
+}
+
+/** The committed layers of one node-role, lowest precedence first (role template … NR committed). */
+function committedLayers(nr: NodeRole, role: Role, dr: DeploymentRole | undefined, node: Node): Layer[] {
+  const who = `${role.name} on ${node.name}`;
+  const layers: Layer[] = [{ blob: role.template, source: { layer: 'role.template', id: role.id, label: role.name } }];
+  if (dr) {
+    layers.push({ blob: dr.wall, source: { layer: 'deployment_role.wall', id: dr.id, label: role.name } });
+    layers.push({ blob: dr.committed_data, source: { layer: 'deployment_role.committed', id: dr.id, label: role.name } });
+  }
+  layers.push({ blob: nr.wall, source: { layer: 'node_role.wall', id: nr.id, label: who } });
+  layers.push({ blob: nr.sysdata, source: { layer: 'node_role.sysdata', id: nr.id, label: who } });
+  layers.push({ blob: nr.committed_data, source: { layer: 'node_role.committed', id: nr.id, label: who } });
+  return layers;
+}
+
+function mergeLayers(layers: Layer[]): ProvenancedBlob {
+  const b = new ProvenancedBlob();
+  for (const l of layers) b.merge(l.blob, l.source);
+  return b;
+}
+
+/** Value of an attrib in a merged blob, with the source of that value (or the attrib default). */
+function readAttrib(blob: ProvenancedBlob, attrib: Attrib): { value: unknown; source: Source } | undefined {
+  const v = getPath(blob.value, attrib.map);
+  if (v !== undefined) {
+    const src = blob.provenance[attrib.map] ?? Object.entries(blob.provenance).find(([p]) => p.startsWith(`${attrib.map}/`))?.[1];
+    return { value: v, source: src ?? { layer: 'unknown', id: 0, label: attrib.name } };
+  }
+  if (attrib.default?.value !== undefined && attrib.default.value !== null) {
+    return { value: attrib.default.value, source: { layer: 'attrib.default', id: attrib.id, label: attrib.name } };
+  }
+  return undefined;
+}
+
+/** Node-level attrib value: hint wins over discovery, then the attrib's default. */
+export function nodeAttribValue(node: Node, attrib: Attrib): { value: unknown; source: Source } | undefined {
+  const hint = getPath(node.hint, attrib.map);
+  if (hint !== undefined) return { value: hint, source: { layer: 'node.hint', id: node.id, label: node.name } };
+  const disc = getPath(node.discovery, attrib.map);
+  if (disc !== undefined) return { value: disc, source: { layer: 'node.discovery', id: node.id, label: node.name } };
+  if (attrib.default?.value !== undefined && attrib.default.value !== null) {
+    return { value: attrib.default.value, source: { layer: 'attrib.default', id: attrib.id, label: attrib.name } };
+  }
+  return undefined;
+}
+
+/** Stages the full input of a node-role from committed data (what a run receives). */
+export async function stageInputs(tx: Tx, nodeRoleId: number): Promise<StagedInput> {
+  const nr = await requireNodeRole(tx, nodeRoleId);
+  const node = await requireNode(tx, nr.node_id);
+  const roles = await rolesByIds(tx, [nr.role_id]);
+  const role = roles.get(nr.role_id)!;
+  const out = new ProvenancedBlob();
+
+  const viewCache = new Map<number, ProvenancedBlob>();
+  const committedView = async (other: NodeRole): Promise<ProvenancedBlob> => {
+    const hit = viewCache.get(other.id);
+    if (hit) return hit;
+    const r = (await rolesByIds(tx, [other.role_id])).get(other.role_id)!;
+    const n = other.node_id === node.id ? node : (await nodesByIds(tx, [other.node_id])).get(other.node_id)!;
+    const view = mergeLayers(committedLayers(other, r, await getDeploymentRole(tx, other.deployment_id, other.role_id), n));
+    viewCache.set(other.id, view);
+    return view;
+  };
+
+  const wanted = await wantedAttribs(tx, role.id);
+
+  // 1. node-level wanted attribs, wrapped at their map (or `at`) path
+  for (const w of wanted.filter((w) => w.attrib.role_id === null)) {
+    const hit = nodeAttribValue(node, w.attrib);
+    if (hit) out.merge(wrapPath(w.at, hit.value as JsonObject), hit.source);
+  }
+
+  // 2. attribs supplied by linked parent node-roles (often on other nodes)
+  const links = await attribLinksOf(tx, nr.id);
+  if (links.length) {
+    const parents = await listNodeRoles(tx, { ids: [...new Set(links.map((l) => l.parent_id))] });
+    for (const link of links) {
+      const parent = parents.find((p) => p.id === link.parent_id);
+      const attrib = await getAttrib(tx, link.attrib_id);
+      if (!parent || !attrib) continue;
+      const hit = readAttrib(await committedView(parent), attrib);
+      const at = wanted.find((w) => w.attrib.id === attrib.id)?.at ?? attrib.map;
+      if (hit) out.merge(wrapPath(at, hit.value as JsonObject), hit.source);
+    }
+  }
+
+  // 3. same-node ancestors, most distant first so the nearest ancestor wins
+  const ancestors = (await closure(tx, [nr.id], 'up')).filter((a) => a.node_id === node.id);
+  if (ancestors.length) {
+    const rows = await listNodeRoles(tx, { ids: ancestors.map((a) => a.id) }, 'asc');
+    for (const a of rows) {
+      const view = await committedView(a);
+      for (const [path, src] of Object.entries(view.provenance)) {
+        out.merge(wrapPath(path, getPath(view.value, path) as JsonObject), src);
+      }
+    }
+  }
+
+  // 4. own committed data: template ⊕ DR wall ⊕ DR committed ⊕ wall ⊕ sysdata ⊕ committed
+  const dr = await getDeploymentRole(tx, nr.deployment_id, nr.role_id);
+  for (const l of committedLayers(nr, role, dr, node)) out.merge(l.blob, l.source);
+
+  // 5. defaults of the role's own attribs fill what is still missing
+  for (const a of await roleAttribs(tx, role.id)) {
+    if (a.default?.value === undefined || a.default.value === null) continue;
+    out.merge(wrapPath(a.map, a.default.value as JsonObject), { layer: 'attrib.default', id: a.id, label: a.name }, true);
+  }
+
+  // 6–7. reservations, hints and quirks
+  const nodeSrc: Source = { layer: 'node.hint', id: node.id, label: node.name };
+  if (isObject(node.hint.reservations)) out.merge({ crowbar_wall: { reservations: node.hint.reservations } }, nodeSrc);
+  if (Object.keys(node.hint).length) out.merge({ hints: node.hint }, nodeSrc);
+  else out.merge({ hints: {} }, nodeSrc);
+  out.merge({ quirks: node.quirks }, { layer: 'node.quirks', id: node.id, label: node.name });
+  return { inputs: out.value, provenance: out.provenance };
+}

@@ -1,0 +1,148 @@
+/**
+ * The annealer's claim: pick runnable node-roles (TODO, deployment committed, node alive and
+ * available, jig active, node below its concurrency limit), lowest cohort then id, move them to
+ * TRANSITION and open a run row for each — in the caller's transaction. On PostgreSQL the
+ * candidates (and their nodes) are locked with SKIP LOCKED so several annealers never claim
+ * the same node-role; SQLite has a single writer and needs no locking clause.
+ */
+import { sql } from 'kysely';
+import { NodeRoleState as S } from '../domain/states.js';
+import { chunks, now, type Capabilities, type Tx } from './db.js';
+
+export interface ClaimOptions {
+  worker: string;
+  /** claims for jigs that hold a slot (everything but inline jigs) */
+  slots: number;
+  /** claims for inline jigs (noop) in this batch */
+  inlineLimit: number;
+  inlineJigs: string[];
+  perNode: number;
+  /** jig names that may run; null = any (dev mode: the test jig stands in) */
+  jigs: string[] | null;
+  haltNodeOnError: boolean;
+  leaseUntil: string;
+  /** maps a role's jig name to the jig that will run it (dev mode substitutes `test`) */
+  effectiveJig(jigName: string): string;
+}
+
+export interface Claim {
+  nodeRoleId: number;
+  nodeId: number;
+  roleId: number;
+  deploymentId: number;
+  jigName: string;
+  runCount: number;
+  cohort: number;
+  runId: number;
+}
+
+export async function claimRunnable(tx: Tx, caps: Capabilities, o: ClaimOptions): Promise<Claim[]> {
+  if (o.slots <= 0 && o.inlineLimit <= 0) return [];
+  const scan = Math.max(o.slots, 0) + Math.max(o.inlineLimit, 0);
+  let q = tx
+    .selectFrom('node_roles as nr')
+    .innerJoin('nodes as n', 'n.id', 'nr.node_id')
+    .innerJoin('deployments as d', 'd.id', 'nr.deployment_id')
+    .innerJoin('roles as r', 'r.id', 'nr.role_id')
+    .select([
+      'nr.id',
+      'nr.node_id',
+      'nr.role_id',
+      'nr.deployment_id',
+      'nr.run_count',
+      'nr.cohort',
+      'r.jig_name',
+      (eb) =>
+        eb
+          .selectFrom('node_roles as t')
+          .select((e) => e.fn.countAll<number>().as('c'))
+          .whereRef('t.node_id', '=', 'nr.node_id')
+          .where('t.state', '=', S.TRANSITION)
+          .as('busy'),
+    ])
+    .where('nr.state', '=', S.TODO)
+    .where('nr.available', '=', 1)
+    .where('d.state', '=', 1)
+    .where('n.alive', '=', 1)
+    .where('n.available', '=', 1)
+    .where(
+      (eb) =>
+        eb
+          .selectFrom('node_roles as t')
+          .select((e) => e.fn.countAll<number>().as('c'))
+          .whereRef('t.node_id', '=', 'nr.node_id')
+          .where('t.state', '=', S.TRANSITION),
+      '<',
+      o.perNode,
+    )
+    .orderBy('nr.cohort')
+    .orderBy('nr.id')
+    .limit(scan * 2);
+  if (o.jigs) q = q.where('r.jig_name', 'in', o.jigs.length ? o.jigs : ['\u0000']);
+  if (o.haltNodeOnError) {
+    q = q.where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('node_roles as e').select('e.id').whereRef('e.node_id', '=', 'nr.node_id').where('e.state', '=', S.ERROR))),
+    );
+  }
+  const rows = caps.skipLocked ? await q.modifyEnd(sql`for update of nr, n skip locked`).execute() : await q.execute();
+
+  // one pass in (cohort, id) order: respect per-node limits and the two budgets
+  const perNode = new Map<number, number>();
+  const inline = new Set(o.inlineJigs);
+  let slots = o.slots;
+  let inl = o.inlineLimit;
+  const picked: typeof rows = [];
+  for (const r of rows) {
+    const used = perNode.get(r.node_id) ?? Number(r.busy);
+    if (used >= o.perNode) continue;
+    if (inline.has(o.effectiveJig(r.jig_name))) {
+      if (inl <= 0) continue;
+      inl--;
+    } else {
+      if (slots <= 0) continue;
+      slots--;
+    }
+    perNode.set(r.node_id, used + 1);
+    picked.push(r);
+  }
+  if (picked.length === 0) return [];
+
+  const t = now();
+  for (const c of chunks(picked.map((p) => p.id))) {
+    await tx.updateTable('node_roles').set({ state: S.TRANSITION, runlog: '', updated_at: t }).where('id', 'in', c).execute();
+  }
+  const claims: Claim[] = [];
+  for (const c of chunks(picked, 2000)) {
+    const ids = await tx
+      .insertInto('runs')
+      .values(
+        c.map((p) => ({
+          node_role_id: p.id,
+          node_id: p.node_id,
+          jig: o.effectiveJig(p.jig_name),
+          status: 'running',
+          worker: o.worker,
+          lease_until: o.leaseUntil,
+          log: '',
+          created_at: t,
+          started_at: t,
+        })),
+      )
+      .returning(['id', 'node_role_id'])
+      .execute();
+    const byNr = new Map(ids.map((r) => [r.node_role_id, r.id]));
+    for (const p of c) {
+      claims.push({
+        nodeRoleId: p.id,
+        nodeId: p.node_id,
+        roleId: p.role_id,
+        deploymentId: p.deployment_id,
+        jigName: o.effectiveJig(p.jig_name),
+        runCount: p.run_count,
+        cohort: p.cohort,
+        runId: byNr.get(p.id)!,
+      });
+    }
+  }
+  return claims;
+}
