@@ -87,13 +87,18 @@ export class Annealer {
   private activeJigs = new Set<string>();
   private roleCache = new Map<number, Role & { barclampName: string; sourcePath: string | null }>();
 
-  constructor(
-    private readonly core: EngineCore,
-    private readonly jigs: JigRegistry,
-    private readonly hammerFor: HammerResolver,
-    private readonly opts: AnnealerOptions,
-    private readonly log: Logger,
-  ) {
+  private readonly core: EngineCore;
+  private readonly jigs: JigRegistry;
+  private readonly hammerFor: HammerResolver;
+  private readonly opts: AnnealerOptions;
+  private readonly log: Logger;
+
+  constructor(core: EngineCore, jigs: JigRegistry, hammerFor: HammerResolver, opts: AnnealerOptions, log: Logger) {
+    this.core = core;
+    this.jigs = jigs;
+    this.hammerFor = hammerFor;
+    this.opts = opts;
+    this.log = log;
     this.worker = opts.worker ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   }
 

@@ -7,6 +7,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PostgresAdapter } from 'kysely';
 import { LineCounter, parseDocument } from 'yaml';
 import type { Barclamp, RoleFlag } from '../domain/entities.js';
 import { NAME_RE, RESERVED_BARCLAMP_NAMES, ROLE_FLAGS } from '../domain/entities.js';
@@ -14,7 +15,7 @@ import type { Json, JsonObject } from '../domain/json.js';
 import { clone, isObject } from '../domain/json.js';
 import { CrowbarError } from '../domain/errors.js';
 import type { DB, Tx } from '../store/db.js';
-import { chunks, fromJson, now } from '../store/db.js';
+import { chunks, fromJson, now, sql } from '../store/db.js';
 import { getBarclamp, upsertBarclamp } from '../store/barclamps.js';
 import { upsertAvailableHammer } from '../store/hammers.js';
 import { upsertJig } from '../store/jigs.js';
@@ -54,6 +55,8 @@ export interface ImportResult {
 }
 
 const DEV_JIGS = new Set(['noop', 'test', 'role-provided']);
+/** PostgreSQL advisory lock key serializing imports across processes ("CRBI") */
+const IMPORT_LOCK_KEY = 0x43524249;
 
 /** The directory of the built-in barclamps (core `crowbar.yml` plus `barclamps/*.yml`). */
 export function builtinBarclampDir(): string {
@@ -91,7 +94,11 @@ export async function importBarclampYaml(
   opts: ImportOptions & { file: string },
 ): Promise<ImportResult> {
   const parsed = parseBarclampYaml(text, opts.file);
-  return db.transaction().execute((tx) => importBarclampDoc(tx, parsed, opts));
+  return db.transaction().execute(async (tx) => {
+    // several servers on one PostgreSQL may import the built-ins at once: take turns
+    if (tx.getExecutor().adapter instanceof PostgresAdapter) await sql`SELECT pg_advisory_xact_lock(${IMPORT_LOCK_KEY})`.execute(tx);
+    return importBarclampDoc(tx, parsed, opts);
+  });
 }
 
 /** Imports each file in order, one transaction per file; stops at the first refused file. */

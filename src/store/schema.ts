@@ -118,10 +118,10 @@ export interface DeploymentRoleTable {
   id: Generated<number>;
   deployment_id: number;
   role_id: number;
-  committed_data: JsonText;
+  committed_data: Generated<JsonText>;
   proposed_data: JsonText | null;
-  wall: JsonText;
-  notes: JsonText;
+  wall: Generated<JsonText>;
+  notes: Generated<JsonText>;
   created_at: Stamp;
   updated_at: Stamp;
 }
@@ -129,20 +129,20 @@ export interface DeploymentRoleTable {
 export interface NodeTable {
   id: Generated<number>;
   name: string;
-  description: string;
-  order: number;
+  description: Generated<string>;
+  order: Generated<number>;
   admin: Bool;
   system: Bool;
-  target_role_id: number | null;
+  target_role_id: Generated<number | null>;
   deployment_id: number;
-  discovery: JsonText;
-  hint: JsonText;
-  notes: JsonText;
-  quirks: JsonText;
-  allocated: Bool;
-  alive: Bool;
-  available: Bool;
-  bootenv: string;
+  discovery: Generated<JsonText>;
+  hint: Generated<JsonText>;
+  notes: Generated<JsonText>;
+  quirks: Generated<JsonText>;
+  allocated: Generated<Bool>;
+  alive: Generated<Bool>;
+  available: Generated<Bool>;
+  bootenv: Generated<string>;
   created_at: Stamp;
   updated_at: Stamp;
 }
@@ -152,20 +152,20 @@ export interface NodeRoleTable {
   deployment_id: number;
   role_id: number;
   node_id: number;
-  state: number;
-  cohort: number;
-  run_count: number;
+  state: Generated<number>;
+  cohort: Generated<number>;
+  run_count: Generated<number>;
   /** 1 ⇒ poked while in flight: when the current run ends, run again instead of going ACTIVE */
-  rerun: number;
-  status: string | null;
-  runlog: string;
-  available: Bool;
-  order: number;
-  proposed_data: JsonText;
-  committed_data: JsonText;
-  sysdata: JsonText;
-  wall: JsonText;
-  notes: JsonText;
+  rerun: Generated<number>;
+  status: Generated<string | null>;
+  runlog: Generated<string>;
+  available: Generated<Bool>;
+  order: Generated<number>;
+  proposed_data: Generated<JsonText>;
+  committed_data: Generated<JsonText>;
+  sysdata: Generated<JsonText>;
+  wall: Generated<JsonText>;
+  notes: Generated<JsonText>;
   created_at: Stamp;
   updated_at: Stamp;
 }

@@ -1,0 +1,57 @@
+/**
+ * First-start bootstrap (idempotent): the `system` deployment (id 1) with its phantom node,
+ * the built-in barclamps (and any extra ones), and an admin node for this machine with its
+ * bootstrap roles bound and committed.
+ */
+import { hostname } from 'node:os';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getDeployment } from '../store/deployments.js';
+import { importBarclampDir, type ImportResult } from './barclamp-import.js';
+import type { Engine } from './engine.js';
+import { createDeployment } from './deployments.js';
+import { createNode, commitNode } from './nodes.js';
+
+/** `barclamps/` at the repository root: `crowbar` first, then every other directory with a crowbar.yml. */
+export async function builtinBarclampDirs(): Promise<string[]> {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../barclamps');
+  const dirs = (await readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory() && existsSync(join(root, d.name, 'crowbar.yml'))).map((d) => d.name);
+  return ['crowbar', ...dirs.filter((d) => d !== 'crowbar').sort()].filter((d) => dirs.includes(d)).map((d) => join(root, d));
+}
+
+/** An FQDN for this machine with at least three labels (node names require it). */
+export function defaultAdminName(): string {
+  const h = hostname().toLowerCase().replace(/[^a-z0-9.-]/g, '-');
+  return h.split('.').length >= 3 ? h : `${h.split('.')[0]}.crowbar.local`;
+}
+
+export interface BootstrapResult {
+  imported: ImportResult[];
+  adminNode?: string;
+  created: boolean;
+}
+
+export async function bootstrap(engine: Engine, opts: { barclampDirs?: string[]; adminName?: string | null }): Promise<BootstrapResult> {
+  const created = !(await getDeployment(engine.db, 1));
+  if (created) await engine.tx((ctx) => createDeployment(ctx, { name: 'system', description: 'the system deployment', system: true }));
+  const imported: ImportResult[] = [];
+  for (const dir of [...(await builtinBarclampDirs()), ...(opts.barclampDirs ?? [])]) {
+    imported.push(...(await importBarclampDir(engine.db, dir, { mode: engine.opts.dev ? 'development' : 'production' })));
+  }
+  let adminNode: string | undefined;
+  if (opts.adminName !== null) {
+    const existing = await engine.db.selectFrom('nodes').select('name').where('admin', '=', 1).executeTakeFirst();
+    adminNode = existing?.name;
+    if (!existing) {
+      const name = opts.adminName ?? defaultAdminName();
+      await engine.tx(async (ctx) => {
+        await createNode(ctx, { name, description: 'the admin node (this machine)', admin: true, alive: true, available: true, bootenv: 'local', hammers: ['local'] });
+        await commitNode(ctx, name);
+      });
+      adminNode = name;
+    }
+  }
+  return { imported, adminNode, created };
+}
