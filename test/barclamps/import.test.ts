@@ -220,6 +220,14 @@ forEachDialect('barclamp import', (store) => {
     expect((await listBarclamps(db())).map((b) => b.name)).toEqual(['core', 'crowbar', 'test']);
   });
 
+  it('concurrent imports of the same barclamps take turns and do not duplicate rows', async () => {
+    await Promise.all([1, 2, 3].map(() => importBarclampDir(db(), builtinBarclampDir(), { mode: 'production' })));
+    const once = await counts(db());
+    await truncateAll(store().handle);
+    await importBarclampDir(db(), builtinBarclampDir(), { mode: 'production' });
+    expect(await counts(db())).toEqual(once);
+  });
+
   it('re-import makes requires and wants-attribs match the YAML again', async () => {
     await yaml(db(), CORE);
     await yaml(db(), `
