@@ -1,0 +1,172 @@
+/**
+ * The `script` jig (spec §7.3): runs a role's `script/roles/<role>/*.sh` on the node through its
+ * hammer, with our `runner.sh` supplying the OpenCrowbar helpers, and reads the values the
+ * scripts wrote back as the wall. Inputs travel only as attrs.json, never on a command line.
+ * Owns the remote temp dir's life (always removed) and the failure messages.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { JigFailure, defineJig } from '../types.js';
+import type { JigContext, JigDefinition, JigResult } from '../types.js';
+import type { RunResult } from '../../hammers/types.js';
+import { readWallTree } from './wall.js';
+
+export interface ScriptJigOptions {
+  /** the runner script copied to nodes; default: {@link resolveRunnerPath} */
+  runnerPath?: string;
+  /**
+   * Limit for removing the remote temp dir after the run (which may have been aborted).
+   * @defaultValue 60000
+   */
+  cleanupTimeoutMs?: number;
+}
+
+const RUNNER_FROM_ROOT = path.join('src', 'jigs', 'script', 'runner.sh');
+const FAILED_MARKER = /^scriptjig: FAILED (.+) \(exit status (\d+)\)$/;
+const STDERR_TAIL_LINES = 20;
+const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * Where `runner.sh` is: beside this module when running from `src/` (tsx, vitest), else — the
+ * plain `tsc` build does not copy .sh files into `dist/` — `src/jigs/script/runner.sh` under the
+ * nearest ancestor directory of the module that has one.
+ */
+export function resolveRunnerPath(moduleUrl: string = import.meta.url): string {
+  const here = path.dirname(fileURLToPath(moduleUrl));
+  const candidates = [path.join(here, 'runner.sh')];
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    candidates.push(path.join(dir, RUNNER_FROM_ROOT));
+    if (path.dirname(dir) === dir) break;
+  }
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) {
+    throw new Error(`script jig: runner.sh not found; looked at ${candidates.slice(0, 3).join(', ')} …`);
+  }
+  return found;
+}
+
+/** Builds the script jig; `scriptJig` is the default instance. */
+export function createScriptJig(options: ScriptJigOptions = {}): JigDefinition {
+  let runnerPath = options.runnerPath;
+  const cleanupTimeoutMs = options.cleanupTimeoutMs ?? 60_000;
+
+  const run = async (ctx: JigContext): Promise<JigResult> => {
+    const role = ctx.role.name;
+    const where = `role ${role} on node ${ctx.node.name}`;
+    if (!ROLE_NAME.test(role)) {
+      throw new JigFailure(`${where}: the role name cannot name a scripts directory`);
+    }
+    if (!ctx.sourcePath) {
+      throw new JigFailure(
+        `${where}: the script jig needs the barclamp's files, but barclamp ${ctx.role.barclamp} has no source path`,
+      );
+    }
+    const roleDir = path.join(ctx.sourcePath, 'script', 'roles', role);
+    const isDir = await stat(roleDir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+    if (!isDir) {
+      throw new JigFailure(`${where}: no scripts; expected a directory of *.sh scripts at ${roleDir}`);
+    }
+    runnerPath ??= resolveRunnerPath();
+    throwIfAborted(ctx, where);
+
+    const stage = path.join(ctx.workDir, 'script-jig');
+    await mkdir(stage, { recursive: true });
+    const attrsFile = path.join(stage, 'attrs.json');
+    await writeFile(attrsFile, JSON.stringify(ctx.inputs), { mode: 0o600 });
+
+    const tmp = await makeRemoteTemp(ctx, where);
+    try {
+      await ctx.hammer.copyTo(attrsFile, `${tmp}/attrs.json`);
+      await ctx.hammer.copyTo(roleDir, `${tmp}/${role}`);
+      await ctx.hammer.copyTo(runnerPath, `${tmp}/runner`);
+      throwIfAborted(ctx, where);
+
+      const result = await ctx.hammer.run(['bash', `${tmp}/runner`, tmp, role], {
+        signal: ctx.signal,
+        onOutput: (_stream, chunk) => ctx.log(chunk),
+      });
+      throwIfAborted(ctx, where);
+      if (result.code !== 0) throw runFailure(result, where);
+
+      const returned = path.join(stage, 'attrs-returned');
+      await ctx.hammer.copyFrom(`${tmp}/attrs`, returned);
+      const { wall, warnings } = await readWallTree(returned);
+      for (const w of warnings) ctx.log(`scriptjig: ${w}\n`);
+      return { wall };
+    } finally {
+      await removeRemoteTemp(ctx, tmp, cleanupTimeoutMs);
+      await rm(stage, { recursive: true, force: true });
+    }
+  };
+
+  return defineJig({
+    name: 'script',
+    description: 'Runs the role\'s script/roles/<role>/*.sh on the node with the OpenCrowbar runner helpers',
+    stage: 'full',
+    timeoutSeconds: 1800,
+    rerunAfterCrash: true,
+    run,
+  });
+}
+
+export const scriptJig: JigDefinition = createScriptJig();
+
+// Helpers ////////////////////////////////////////////////////////////////////////////////////
+
+function throwIfAborted(ctx: JigContext, where: string): void {
+  if (!ctx.signal.aborted) return;
+  const reason: unknown = ctx.signal.reason;
+  const why = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
+  throw new JigFailure(`${where}: run aborted (${why}); the scripts were stopped`, null, { cause: reason });
+}
+
+async function makeRemoteTemp(ctx: JigContext, where: string): Promise<string> {
+  let result: RunResult;
+  try {
+    result = await ctx.hammer.run(['mktemp', '-d', '/tmp/scriptjig-XXXXXX'], { signal: ctx.signal });
+  } catch (err) {
+    throwIfAborted(ctx, where);
+    throw new JigFailure(`${where}: cannot create a temp dir on the node: ${(err as Error).message}`, null, {
+      cause: err,
+    });
+  }
+  throwIfAborted(ctx, where);
+  const tmp = result.stdout.trim();
+  // the path goes on argv and into `rm -rf`: accept only what mktemp makes
+  if (result.code !== 0 || !/^\/[^\n]*\/scriptjig-[A-Za-z0-9]{6,}$/.test(tmp)) {
+    throw new JigFailure(
+      `${where}: mktemp on the node failed (exit status ${result.code}): ${result.stderr.trim() || tmp || 'no output'}`,
+      result.code,
+    );
+  }
+  return tmp;
+}
+
+async function removeRemoteTemp(ctx: JigContext, tmp: string, timeoutMs: number): Promise<void> {
+  try {
+    const res = await ctx.hammer.run(['rm', '-rf', '--', tmp], { signal: AbortSignal.timeout(timeoutMs) });
+    if (res.code !== 0) ctx.log(`scriptjig: could not remove ${tmp} on the node: ${res.stderr.trim()}\n`);
+  } catch (err) {
+    ctx.log(`scriptjig: could not remove ${tmp} on the node: ${(err as Error).message}\n`);
+  }
+}
+
+function runFailure(result: RunResult, where: string): JigFailure {
+  const lines = result.stderr.split('\n').filter((l) => l.trim().length > 0);
+  let script: string | undefined;
+  const tail: string[] = [];
+  for (const line of lines) {
+    const m = FAILED_MARKER.exec(line);
+    if (m) script = m[1];
+    else tail.push(line);
+  }
+  const status = result.code === null ? `killed by ${result.signal ?? 'a signal'}` : `exit status ${result.code}`;
+  const what = script ? `script ${script} failed` : 'the script runner failed';
+  const last = tail.slice(-STDERR_TAIL_LINES).join('\n');
+  return new JigFailure(`${where}: ${what} (${status})${last ? `; last lines of stderr:\n${last}` : ''}`, result.code);
+}
