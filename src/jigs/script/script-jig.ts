@@ -31,7 +31,7 @@ const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /**
  * Where `runner.sh` is: beside this module when running from `src/` (tsx, vitest), else — the
  * plain `tsc` build does not copy .sh files into `dist/` — `src/jigs/script/runner.sh` under the
- * nearest ancestor directory of the module that has one.
+ * nearest ancestor directory of the module that has one, and last under the working directory.
  */
 export function resolveRunnerPath(moduleUrl: string = import.meta.url): string {
   const here = path.dirname(fileURLToPath(moduleUrl));
@@ -40,6 +40,7 @@ export function resolveRunnerPath(moduleUrl: string = import.meta.url): string {
     candidates.push(path.join(dir, RUNNER_FROM_ROOT));
     if (path.dirname(dir) === dir) break;
   }
+  candidates.push(path.join(process.cwd(), RUNNER_FROM_ROOT));
   const found = candidates.find((c) => existsSync(c));
   if (!found) {
     throw new Error(`script jig: runner.sh not found; looked at ${candidates.slice(0, 3).join(', ')} …`);
