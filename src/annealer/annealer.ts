@@ -14,10 +14,10 @@ import { coerceError, CrowbarError } from '../domain/errors.js';
 import type { JsonObject } from '../domain/json.js';
 import type { Role } from '../domain/entities.js';
 import { inTx, type Ctx, type EngineCore } from '../engine/context.js';
-import { activate, error as errorStates, blockOrTodo } from '../engine/states.js';
+import { activate, error as errorStates, blockOrTodo, unblockChildren } from '../engine/states.js';
 import { stageInputs } from '../engine/injection.js';
 import { afterSuccess } from '../engine/outputs.js';
-import { claimRunnable, type Claim } from '../store/claim.js';
+import { claimRunnable, finishInline, startRuns, type Claim } from '../store/claim.js';
 import { briefs, requireNodeRole, updateNodeRole } from '../store/node-roles.js';
 import { endRuns, renewLeases, setRunInputs, type RunEnd } from '../store/runs.js';
 import { listJigs } from '../store/jigs.js';
@@ -202,17 +202,25 @@ export class Annealer {
           perNode: this.opts.perNode,
           jigs: this.core.opts.dev ? null : [...this.activeJigs],
           haltNodeOnError: this.core.opts.haltNodeOnError,
-          leaseUntil: new Date(Date.now() + this.opts.leaseMs).toISOString(),
           effectiveJig: (name) => (this.activeJigs.has(name) || !this.core.opts.dev ? name : 'test'),
         });
-        if (claims.length) {
-          const states = claims.map((c) => ({ id: c.nodeRoleId, node_id: c.nodeId, from: S.TODO, to: S.TRANSITION }));
-          ctx.recordChanges(states);
-        }
         await this.loadRoles(ctx, claims);
         const inline = claims.filter((c) => this.jigs.get(c.jigName)?.inline);
-        if (inline.length) await this.runInline(ctx, inline);
-        return claims.filter((c) => !this.jigs.get(c.jigName)?.inline);
+        const slotted = claims.filter((c) => !this.jigs.get(c.jigName)?.inline);
+        this.lastInline = inline.length;
+        if (slotted.length) {
+          await startRuns(ctx.tx, slotted, this.worker, new Date(Date.now() + this.opts.leaseMs).toISOString());
+          ctx.recordChanges(slotted.map((c) => ({ id: c.nodeRoleId, node_id: c.nodeId, from: S.TODO, to: S.TRANSITION })));
+        }
+        if (inline.length) {
+          await finishInline(ctx.tx, inline, this.worker);
+          ctx.recordChanges(inline.flatMap((c) => [
+            { id: c.nodeRoleId, node_id: c.nodeId, from: S.TODO, to: S.TRANSITION },
+            { id: c.nodeRoleId, node_id: c.nodeId, from: S.TRANSITION, to: S.ACTIVE },
+          ]));
+          await unblockChildren(ctx, inline.map((c) => c.nodeRoleId));
+        }
+        return slotted;
       });
     } catch (e) {
       this.completions.unshift(...done);
@@ -231,29 +239,6 @@ export class Annealer {
       const bc = await getBarclamp(ctx.tx, role.barclamp_id);
       this.roleCache.set(id, { ...role, barclampName: bc?.name ?? '', sourcePath: bc?.source_path ?? null });
     }
-  }
-
-  /** Inline jigs finish inside the claiming transaction: TODO → TRANSITION → ACTIVE in one commit. */
-  private async runInline(ctx: Ctx, claims: Claim[]): Promise<void> {
-    this.lastInline = claims.length;
-    const ok: Claim[] = [];
-    const failed: Completion[] = [];
-    for (const c of claims) {
-      const role = this.roleCache.get(c.roleId)!;
-      if (role.destructive && c.runCount > 0) {
-        ok.push(c);
-        continue;
-      }
-      try {
-        await this.jigs.require(c.jigName).run(undefined as unknown as JigContext);
-        ok.push(c);
-      } catch (e) {
-        failed.push({ claim: c, outcome: { kind: 'failed', log: '', error: coerceError(e).message, exitStatus: null } });
-      }
-    }
-    await endRuns(ctx.tx, ok.map((c) => ({ id: c.runId, status: 'done' })));
-    await activate(ctx, ok.map((c) => c.nodeRoleId));
-    if (failed.length) await this.record(ctx, failed);
   }
 
   /** Writes finished runs and moves their node-roles on. */

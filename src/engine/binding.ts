@@ -18,7 +18,11 @@ import type { Ctx } from './context.js';
 import { chunks } from '../store/db.js';
 
 /** The jig that will actually run a role: its own when active; in dev mode the test jig stands in. */
-export async function effectiveJig(ctx: Ctx, role: Role): Promise<string | undefined> {
+export function effectiveJig(ctx: Ctx, role: Role): Promise<string | undefined> {
+  return ctx.memo(`jig:${role.jig_name}`, () => resolveJig(ctx, role));
+}
+
+async function resolveJig(ctx: Ctx, role: Role): Promise<string | undefined> {
   const jig = await getJig(ctx.tx, role.jig_name);
   if (jig?.active) return jig.name;
   if (ctx.opts.dev) {
@@ -48,11 +52,14 @@ async function safeCreate(ctx: Ctx, role: Role, node: Node, deploymentId: number
   await validate(ctx, role, node);
 
   // 1. parents: direct requirements ∪ owners of wanted attribs
-  const parentRoles = new Map<number, Role>();
-  for (const p of await roleParents(ctx.tx, role.id)) parentRoles.set(p.id, p);
-  const wanted = await wantedAttribs(ctx.tx, role.id);
-  const ownerIds = wanted.map((w) => w.attrib.role_id).filter((id): id is number => id !== null && id !== role.id);
-  for (const [id, r] of await rolesByIds(ctx.tx, ownerIds)) parentRoles.set(id, r);
+  const wanted = await ctx.memo(`wants:${role.id}`, () => wantedAttribs(ctx.tx, role.id));
+  const parentRoles = await ctx.memo(`parents:${role.id}`, async () => {
+    const out = new Map<number, Role>();
+    for (const p of await roleParents(ctx.tx, role.id)) out.set(p.id, p);
+    const ownerIds = wanted.map((w) => w.attrib.role_id).filter((id): id is number => id !== null && id !== role.id);
+    for (const [id, r] of await rolesByIds(ctx.tx, ownerIds)) out.set(id, r);
+    return out;
+  });
 
   const parents: NodeRole[] = [];
   for (const p of [...parentRoles.values()].sort((a, b) => a.cohort - b.cohort || a.id - b.id)) {
@@ -60,7 +67,7 @@ async function safeCreate(ctx: Ctx, role: Role, node: Node, deploymentId: number
   }
 
   // 2–3. deployment-role, then the node-role itself
-  await ensureDeploymentRole(ctx.tx, deploymentId, role.id);
+  await ctx.memo(`dr:${deploymentId}:${role.id}`, () => ensureDeploymentRole(ctx.tx, deploymentId, role.id));
   const cohort = parents.length ? Math.max(...parents.map((p) => p.cohort)) + 1 : 0;
   const nr = await insertNodeRole(ctx.tx, { deployment_id: deploymentId, role_id: role.id, node_id: node.id, state: S.PROPOSED, cohort });
   ctx.recordChanges([{ id: nr.id, node_id: node.id, from: S.PROPOSED, to: S.PROPOSED }]);
@@ -85,14 +92,14 @@ async function safeCreate(ctx: Ctx, role: Role, node: Node, deploymentId: number
 
 async function validate(ctx: Ctx, role: Role, node: Node): Promise<void> {
   if (role.abstract) throw bindError(role, node, 'the role is abstract; bind a role that provides it instead');
-  const missing = await unresolvedRequirements(ctx.tx, role.id);
+  const missing = await ctx.memo(`unresolved:${role.id}`, () => unresolvedRequirements(ctx.tx, role.id));
   if (missing.length) throw bindError(role, node, `required role(s) ${missing.map((m) => `'${m}'`).join(', ')} are not imported`);
   if (!(await effectiveJig(ctx, role))) {
     throw bindError(role, node, `its jig '${role.jig_name}' is not active${ctx.opts.dev ? '' : ' (activate the jig, or run in --dev mode to use the test jig)'}`);
   }
   const onNode = await listNodeRoles(ctx.tx, { nodeId: node.id });
   if (onNode.length === 0) return;
-  const others = await rolesByIds(ctx.tx, onNode.map((n) => n.role_id));
+  const others = await ctx.memo(`roles:${[...new Set(onNode.map((n) => n.role_id))].sort().join(',')}`, () => rolesByIds(ctx.tx, onNode.map((n) => n.role_id)));
   for (const other of others.values()) {
     if (role.conflicts.includes(other.name) || other.conflicts.includes(role.name)) {
       throw bindError(role, node, `it conflicts with role '${other.name}' already on the node`);
@@ -104,7 +111,11 @@ async function validate(ctx: Ctx, role: Role, node: Node): Promise<void> {
   }
 }
 
-async function providersOf(ctx: Ctx, role: Role): Promise<number[]> {
+function providersOf(ctx: Ctx, role: Role): Promise<number[]> {
+  return ctx.memo(`providers:${role.id}`, () => findProviders(ctx, role));
+}
+
+async function findProviders(ctx: Ctx, role: Role): Promise<number[]> {
   const all = await ctx.tx.selectFrom('roles').select(['id', 'provides']).where('provides', 'like', `%"${role.name}"%`).execute();
   return [role.id, ...all.filter((r) => (JSON.parse(r.provides) as string[]).includes(role.name)).map((r) => r.id)];
 }
@@ -124,7 +135,7 @@ async function findOrBindParent(ctx: Ctx, parent: Role, node: Node, deploymentId
 
 /** Adds parent → child; a cluster parent's peers become parents too. Cohorts are pushed down. */
 async function link(ctx: Ctx, parent: NodeRole | Brief, child: NodeRole | Brief): Promise<void> {
-  const parentRole = (await rolesByIds(ctx.tx, [parent.role_id])).get(parent.role_id)!;
+  const parentRole = (await ctx.memo(`roles:${parent.role_id}`, () => rolesByIds(ctx.tx, [parent.role_id]))).get(parent.role_id)!;
   const peers = parentRole.cluster
     ? await listNodeRoles(ctx.tx, { roleId: parent.role_id, deploymentId: parent.deployment_id })
     : [parent];

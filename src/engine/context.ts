@@ -54,6 +54,7 @@ export class Ctx {
   readonly changes: StateChange[] = [];
   readonly events: Array<{ type: string; payload: unknown }> = [];
   wake = false;
+  private readonly memos = new Map<string, Promise<unknown>>();
   constructor(tx: Tx, opts: EngineOptions) {
     this.tx = tx;
     this.opts = opts;
@@ -62,6 +63,19 @@ export class Ctx {
   recordChanges(changes: StateChange[]): void {
     for (const c of changes) if (c.from !== c.to) this.changes.push(c);
     if (changes.length) this.wake = true;
+  }
+
+  /**
+   * Caches a catalog read (roles, requirements, jigs) for the rest of this transaction: binding
+   * thousands of node-roles asks the same questions about the same few roles.
+   */
+  memo<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    let hit = this.memos.get(key) as Promise<T> | undefined;
+    if (!hit) {
+      hit = fn();
+      this.memos.set(key, hit);
+    }
+    return hit;
   }
 
   emit(type: string, payload: unknown): void {

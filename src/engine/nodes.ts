@@ -62,7 +62,7 @@ export async function createNode(ctx: Ctx, c: CreateNode): Promise<Node> {
   }
   ctx.emit('node.created', { id: node.id, name: node.name });
   if (node.admin) {
-    for (const role of await listRoles(ctx.tx)) {
+    for (const role of await ctx.memo('roles:all', () => listRoles(ctx.tx))) {
       if (role.bootstrap && (await effectiveJig(ctx, role))) await bindRole(ctx, role.id, node.id);
     }
   }
@@ -73,7 +73,7 @@ export async function createNode(ctx: Ctx, c: CreateNode): Promise<Node> {
 export async function commitNode(ctx: Ctx, key: number | string): Promise<Node> {
   const node = await requireNode(ctx.tx, key);
   if (!node.system && !node.admin) {
-    for (const role of await listRoles(ctx.tx)) {
+    for (const role of await ctx.memo('roles:all', () => listRoles(ctx.tx))) {
       if (role.discovery && (await effectiveJig(ctx, role))) await bindRole(ctx, role.id, node.id);
     }
   }

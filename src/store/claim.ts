@@ -20,7 +20,6 @@ export interface ClaimOptions {
   /** jig names that may run; null = any (dev mode: the test jig stands in) */
   jigs: string[] | null;
   haltNodeOnError: boolean;
-  leaseUntil: string;
   /** maps a role's jig name to the jig that will run it (dev mode substitutes `test`) */
   effectiveJig(jigName: string): string;
 }
@@ -33,9 +32,12 @@ export interface Claim {
   jigName: string;
   runCount: number;
   cohort: number;
+  destructive: boolean;
+  /** set once the run row exists */
   runId: number;
 }
 
+/** Finds runnable node-roles and picks a batch within the budgets (locks them on PostgreSQL). */
 export async function claimRunnable(tx: Tx, caps: Capabilities, o: ClaimOptions): Promise<Claim[]> {
   if (o.slots <= 0 && o.inlineLimit <= 0) return [];
   const scan = Math.max(o.slots, 0) + Math.max(o.inlineLimit, 0);
@@ -52,6 +54,7 @@ export async function claimRunnable(tx: Tx, caps: Capabilities, o: ClaimOptions)
       'nr.run_count',
       'nr.cohort',
       'r.jig_name',
+      'r.destructive',
       (eb) =>
         eb
           .selectFrom('node_roles as t')
@@ -105,44 +108,77 @@ export async function claimRunnable(tx: Tx, caps: Capabilities, o: ClaimOptions)
     perNode.set(r.node_id, used + 1);
     picked.push(r);
   }
-  if (picked.length === 0) return [];
+  return picked.map((p) => ({
+    nodeRoleId: p.id,
+    nodeId: p.node_id,
+    roleId: p.role_id,
+    deploymentId: p.deployment_id,
+    jigName: o.effectiveJig(p.jig_name),
+    runCount: p.run_count,
+    cohort: p.cohort,
+    destructive: p.destructive === 1,
+    runId: 0,
+  }));
+}
 
+/** Moves claimed node-roles to TRANSITION and opens a `running` run for each (sets `runId`). */
+export async function startRuns(tx: Tx, claims: Claim[], worker: string, leaseUntil: string): Promise<void> {
   const t = now();
-  for (const c of chunks(picked.map((p) => p.id))) {
+  for (const c of chunks(claims.map((p) => p.nodeRoleId))) {
     await tx.updateTable('node_roles').set({ state: S.TRANSITION, runlog: '', updated_at: t }).where('id', 'in', c).execute();
   }
-  const claims: Claim[] = [];
-  for (const c of chunks(picked, 2000)) {
+  await insertRuns(tx, claims, { status: () => 'running', worker, lease_until: leaseUntil, created_at: t, started_at: t, ended_at: null });
+}
+
+/**
+ * Claims whose jig is inline (noop) run and finish inside the claiming transaction: one update
+ * takes them from TODO to ACTIVE (run_count + 1) and their runs are written already finished —
+ * `skipped` for a destructive role that ran before, else `done`.
+ */
+export async function finishInline(tx: Tx, claims: Claim[], worker: string): Promise<void> {
+  const t = now();
+  for (const c of chunks(claims.map((p) => p.nodeRoleId))) {
+    await tx
+      .updateTable('node_roles')
+      .set((eb) => ({ state: S.ACTIVE, run_count: eb('run_count', '+', 1), runlog: '', updated_at: t }))
+      .where('id', 'in', c)
+      .execute();
+  }
+  await insertRuns(tx, claims, {
+    status: (c) => (c.destructive && c.runCount > 0 ? 'skipped' : 'done'),
+    worker,
+    lease_until: null,
+    created_at: t,
+    started_at: t,
+    ended_at: t,
+  });
+}
+
+async function insertRuns(
+  tx: Tx,
+  claims: Claim[],
+  v: { status: (c: Claim) => string; worker: string; lease_until: string | null; created_at: string; started_at: string; ended_at: string | null },
+): Promise<void> {
+  for (const c of chunks(claims, 2000)) {
     const ids = await tx
       .insertInto('runs')
       .values(
         c.map((p) => ({
-          node_role_id: p.id,
-          node_id: p.node_id,
-          jig: o.effectiveJig(p.jig_name),
-          status: 'running',
-          worker: o.worker,
-          lease_until: o.leaseUntil,
+          node_role_id: p.nodeRoleId,
+          node_id: p.nodeId,
+          jig: p.jigName,
+          status: v.status(p),
+          worker: v.worker,
+          lease_until: v.lease_until,
           log: '',
-          created_at: t,
-          started_at: t,
+          created_at: v.created_at,
+          started_at: v.started_at,
+          ended_at: v.ended_at,
         })),
       )
       .returning(['id', 'node_role_id'])
       .execute();
     const byNr = new Map(ids.map((r) => [r.node_role_id, r.id]));
-    for (const p of c) {
-      claims.push({
-        nodeRoleId: p.id,
-        nodeId: p.node_id,
-        roleId: p.role_id,
-        deploymentId: p.deployment_id,
-        jigName: o.effectiveJig(p.jig_name),
-        runCount: p.run_count,
-        cohort: p.cohort,
-        runId: byNr.get(p.id)!,
-      });
-    }
+    for (const p of c) p.runId = byNr.get(p.nodeRoleId)!;
   }
-  return claims;
 }

@@ -74,8 +74,11 @@ export async function openStore(opts: OpenOptions): Promise<StoreHandle> {
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 10000');
+    // the default 2 MB page cache thrashes once a fleet's node-roles and runs outgrow it
+    sqlite.pragma('cache_size = -131072');
+    sqlite.pragma('temp_store = MEMORY');
     sqlite.pragma('foreign_keys = OFF');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     handle = {
       db,
       caps: { skipLocked: false, concurrentWriters: false, maxParams: 30000, dialect: 'sqlite' },
@@ -85,6 +88,29 @@ export async function openStore(opts: OpenOptions): Promise<StoreHandle> {
   }
   await migrate(handle);
   return handle;
+}
+
+/**
+ * Kysely prepares every query afresh; on better-sqlite3 preparing costs more than running a
+ * small query. The same SQL text (parameters are bound, not inlined) reuses its statement.
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database): SqliteDatabase.Database {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  const prepare = sqlite.prepare.bind(sqlite);
+  return new Proxy(sqlite, {
+    get(target, prop, receiver) {
+      if (prop !== 'prepare') return Reflect.get(target, prop, receiver);
+      return (source: string) => {
+        let stmt = cache.get(source);
+        if (!stmt) {
+          stmt = prepare(source);
+          if (cache.size >= 2000) cache.delete(cache.keys().next().value!);
+          cache.set(source, stmt);
+        }
+        return stmt;
+      };
+    },
+  });
 }
 
 async function migrate(h: StoreHandle): Promise<void> {

@@ -1,0 +1,41 @@
+/**
+ * `npm run bench [-- scenario…]`: the budgets of DESIGN.md §4, measured. Each scenario prints
+ * human lines and ends with one machine-readable line `bench <scenario>: key=value …`.
+ * Scenarios: anneal-noop-sqlite, anneal-noop-postgres (when DATABASE_URL is set).
+ */
+import { annealNoop } from './anneal-noop.js';
+
+type Scenario = { name: string; run: () => Promise<Record<string, string | number>>; enabled: () => boolean; why?: string };
+
+const scenarios: Scenario[] = [
+  { name: 'anneal-noop-sqlite', run: () => annealNoop('sqlite'), enabled: () => true },
+  {
+    name: 'anneal-noop-postgres',
+    run: () => annealNoop('postgres'),
+    enabled: () => Boolean(process.env.DATABASE_URL),
+    why: 'set DATABASE_URL to a PostgreSQL database to run it',
+  },
+];
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const unknown = wanted.filter((w) => !scenarios.some((s) => s.name === w));
+if (unknown.length) {
+  console.error(`unknown scenario(s): ${unknown.join(', ')}; known: ${scenarios.map((s) => s.name).join(', ')}`);
+  process.exit(2);
+}
+let failed = false;
+for (const s of scenarios) {
+  if (wanted.length && !wanted.includes(s.name)) continue;
+  if (!s.enabled()) {
+    console.log(`bench ${s.name}: skipped (${s.why})`);
+    continue;
+  }
+  try {
+    const r = await s.run();
+    console.log(`bench ${s.name}: ${Object.entries(r).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  } catch (e) {
+    failed = true;
+    console.error(`bench ${s.name}: failed: ${(e as Error).stack}`);
+  }
+}
+process.exit(failed ? 1 : 0);
