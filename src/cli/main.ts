@@ -12,10 +12,19 @@ import { registerSimNodes } from '../sim/register.js';
 import { takeDataDirLock } from './lock.js';
 import { stateName } from '../domain/states.js';
 import { coerceError } from '../domain/errors.js';
+import type { JsonObject } from '../domain/json.js';
+import type { Engine } from '../engine/engine.js';
+import { fromJson } from '../store/db.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+  return n;
+};
+
+const seconds = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number of seconds`);
   return n;
 };
 
@@ -83,13 +92,16 @@ export function program(): Command {
     .option('--deployment <name>', 'deployment for the nodes (created and committed if missing)')
     .option('--roles <roles>', 'comma-separated roles to bind on every node', (v) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .option('--no-wait', 'register and commit only; do not anneal')
+    .option('--test-delay <seconds>', "set the `delay` of every test-* role's template (the test jig pauses that long; 0 = fast)", seconds('--test-delay'))
     .action(async (o) => {
       const config = configFrom(o);
       const release = config.databaseUrl ? () => undefined : takeDataDirLock(config.dataDir, 'crowbar sim');
       const log = pino({ level: o.logLevel === 'info' ? 'warn' : o.logLevel });
-      const cb = await startCrowbar(config, { log, anneal: o.wait });
+      const cb = await startCrowbar(config, { log, anneal: false });
       const out = (s: string) => process.stdout.write(s);
       try {
+        if (o.testDelay !== undefined) await setTestDelays(cb.engine, o.testDelay);
+        if (o.wait) await cb.annealer.start();
         const t0 = Date.now();
         const res = await registerSimNodes(cb.engine, {
           nodes: o.nodes,
@@ -114,6 +126,12 @@ export function program(): Command {
       }
     });
   return p;
+}
+
+/** Sets `delay` in the template of every `test-*` role (other template keys are kept). */
+async function setTestDelays(engine: Engine, delay: number): Promise<void> {
+  const roles = await engine.db.selectFrom('roles').select(['name', 'template']).where('name', 'like', 'test-%').execute();
+  for (const r of roles) await engine.setRoleTemplate(r.name, { ...fromJson<JsonObject>(r.template, {}), delay });
 }
 
 async function summary(db: import('../store/db.js').DB): Promise<string> {
