@@ -10,7 +10,7 @@ import { startCrowbar } from '../main.js';
 import { buildApp } from '../api/app.js';
 import { registerSimNodes } from '../sim/register.js';
 import { takeDataDirLock } from './lock.js';
-import { stateName } from '../domain/states.js';
+import { NodeRoleState, stateName } from '../domain/states.js';
 import { coerceError } from '../domain/errors.js';
 import type { JsonObject } from '../domain/json.js';
 import type { Engine } from '../engine/engine.js';
@@ -115,8 +115,10 @@ export function program(): Command {
         const timer = setInterval(async () => out(`${await summary(cb.engine.db)}\n`), 2000);
         await cb.annealer.settle();
         clearInterval(timer);
-        const final = await summary(cb.engine.db);
-        out(`converged in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${final}\n`);
+        const final = await stateCounts(cb.engine.db);
+        // settled = nothing left to run; converged = and nothing left unfinished (ERROR, TODO, …)
+        const converged = final.every((r) => r.state === NodeRoleState.ACTIVE || r.state === NodeRoleState.PROPOSED);
+        out(`${converged ? 'converged' : 'settled without converging'} in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${formatCounts(final)}\n`);
         const errors = await cb.engine.db.selectFrom('node_roles as nr').innerJoin('roles as r', 'r.id', 'nr.role_id').innerJoin('nodes as n', 'n.id', 'nr.node_id').select(['nr.id', 'r.name as role', 'n.name as node', 'nr.runlog']).where('nr.state', '=', -1).limit(5).execute();
         for (const e of errors) out(`ERROR node-role ${e.id} ${e.role} on ${e.node}:\n  ${e.runlog.trim().split('\n').slice(-3).join('\n  ')}\n`);
         if (errors.length) process.exitCode = 1;
@@ -134,9 +136,16 @@ async function setTestDelays(engine: Engine, delay: number): Promise<void> {
   for (const r of roles) await engine.setRoleTemplate(r.name, { ...fromJson<JsonObject>(r.template, {}), delay });
 }
 
-async function summary(db: import('../store/db.js').DB): Promise<string> {
-  const rows = await db.selectFrom('node_roles').select(['state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').orderBy('state').execute();
+async function stateCounts(db: import('../store/db.js').DB): Promise<Array<{ state: number; n: number }>> {
+  return db.selectFrom('node_roles').select(['state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').orderBy('state').execute();
+}
+
+function formatCounts(rows: Array<{ state: number; n: number }>): string {
   return rows.map((r) => `${stateName(r.state)}=${r.n}`).join(' ');
+}
+
+async function summary(db: import('../store/db.js').DB): Promise<string> {
+  return formatCounts(await stateCounts(db));
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -144,6 +144,8 @@ roles:
     const r = await crowbar(['sim', '--nodes', '3', '--deployment', 'd3', '--roles', 'test-fails', '--dev', '--test-delay', '0', '--data-dir', dataDir], 50_000);
     expect(r.code).not.toBe(0);
     expect(r.code).not.toBeNull();
+    expect(r.stdout).toMatch(/settled without converging in [\d.]+ s: error=3 /);
+    expect(r.stdout).not.toMatch(/^converged/m);
     for (let i = 1; i <= 3; i++) {
       const node = simNodeName(i);
       expect(r.stdout).toMatch(new RegExp(`ERROR node-role \\d+ test-fails on ${node.replace(/\./g, '\\.')}:\\n`));
