@@ -77,6 +77,7 @@ export async function openStore(opts: OpenOptions): Promise<StoreHandle> {
     // the default 2 MB page cache thrashes once a fleet's node-roles and runs outgrow it
     sqlite.pragma('cache_size = -131072');
     sqlite.pragma('temp_store = MEMORY');
+    sqlite.pragma('mmap_size = 1073741824');
     sqlite.pragma('foreign_keys = OFF');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     handle = {
