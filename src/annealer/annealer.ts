@@ -19,7 +19,7 @@ import { stageInputs } from '../engine/injection.js';
 import { afterSuccess } from '../engine/outputs.js';
 import { claimRunnable, finishInline, startRuns, type Claim } from '../store/claim.js';
 import { briefs, requireNodeRole, updateNodeRole } from '../store/node-roles.js';
-import { endRuns, renewLeases, setRunInputs, type RunEnd } from '../store/runs.js';
+import { endRuns, renewLeases, setRunInputs, setRunReplayOf, takeReplay, type RunEnd } from '../store/runs.js';
 import { listJigs } from '../store/jigs.js';
 import { rolesByIds } from '../store/roles.js';
 import { getBarclamp } from '../store/barclamps.js';
@@ -320,8 +320,15 @@ export class Annealer {
     }, timeoutS * 1000);
     let workDir: string | undefined;
     try {
-      const staged = jig.stage === 'full' ? await stageInputs(this.core.db, claim.nodeRoleId) : { inputs: {}, provenance: {} };
+      const replay = await takeReplay(this.core.db, claim.nodeRoleId);
+      const staged = replay
+        ? { inputs: replay.inputs as JsonObject, provenance: replay.provenance as Record<string, never> }
+        : jig.stage === 'full' ? await stageInputs(this.core.db, claim.nodeRoleId) : { inputs: {}, provenance: {} };
       await setRunInputs(this.core.db, claim.runId, staged.inputs, staged.provenance);
+      if (replay) {
+        await setRunReplayOf(this.core.db, claim.runId, replay.runId);
+        append(`replaying the recorded inputs of run ${replay.runId}\n`);
+      }
       const nodeRow = await this.core.db.selectFrom('nodes').select(['id', 'name', 'admin', 'system', 'quirks']).where('id', '=', claim.nodeId).executeTakeFirstOrThrow();
       const hammer = await this.hammerFor(claim.nodeId);
       workDir = await mkdtemp(join(this.opts.workRoot, `run-${claim.runId}-`));

@@ -144,6 +144,7 @@ export interface NodeRole {
   cohort: number;
   run_count: number;
   rerun: number;
+  replay_of: number | null;
   status: string | null;
   runlog: string;
   available: boolean;

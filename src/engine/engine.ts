@@ -22,6 +22,7 @@ import { propose, todo } from './states.js';
 import { getAttribValue, setAttribValue, type AttribTarget, type Bucket } from './attribs.js';
 import { stageInputs, type StagedInput } from './injection.js';
 import type { JsonObject } from '../domain/json.js';
+import { InvalidError, InvalidTransitionError } from '../domain/errors.js';
 
 export class Engine implements EngineCore {
   readonly bus = new EngineBus();
@@ -76,7 +77,7 @@ export class Engine implements EngineCore {
   commitNodeRole(id: number): Promise<NodeRole> {
     return this.tx(async (ctx) => {
       const nr = await requireNodeRole(ctx.tx, id);
-      if (nr.state !== S.PROPOSED) throw new (await import('../domain/errors.js')).InvalidTransitionError(`node-role ${id}`, stateName(nr.state), 'todo', 'only a proposed node-role can be committed');
+      if (nr.state !== S.PROPOSED) throw new InvalidTransitionError(`node-role ${id}`, stateName(nr.state), 'todo', 'only a proposed node-role can be committed');
       await commitNodeRoles(ctx, [id]);
       return requireNodeRole(ctx.tx, id);
     });
@@ -100,6 +101,24 @@ export class Engine implements EngineCore {
       return requireNodeRole(ctx.tx, id);
     });
   }
+  /**
+   * Re-executes a run from its recorded inputs (not re-staged): the node-role goes back to TODO
+   * and its next run receives exactly the inputs the given run had.
+   */
+  replayRun(runId: number): Promise<NodeRole> {
+    return this.tx(async (ctx) => {
+      const run = await requireRun(ctx.tx, runId);
+      if (run.inputs === null) throw new InvalidError(`run ${runId} recorded no inputs (it never started, or its jig takes none); retry the node-role instead`);
+      const nr = await requireNodeRole(ctx.tx, run.node_role_id);
+      if (nr.state === S.TRANSITION || nr.state === S.PROPOSED) {
+        throw new InvalidTransitionError(`node-role ${nr.id}`, stateName(nr.state), 'todo', 'it must not be running or proposed to replay one of its runs');
+      }
+      await ctx.tx.updateTable('node_roles').set({ replay_of: runId }).where('id', '=', nr.id).execute();
+      await todo(ctx, nr.id, `node-role ${nr.id}`);
+      return requireNodeRole(ctx.tx, nr.id);
+    });
+  }
+
   commitDeploymentRole(id: number): Promise<void> {
     return this.tx((ctx) => commitDeploymentRole(ctx, id));
   }

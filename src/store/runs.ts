@@ -72,3 +72,20 @@ export async function setRunInputs(tx: Tx, id: number, inputs: unknown, provenan
 export async function renewLeases(tx: Tx, ids: number[], leaseUntil: string): Promise<void> {
   for (const c of chunks(ids)) await tx.updateTable('runs').set({ lease_until: leaseUntil }).where('id', 'in', c).where('status', '=', 'running').execute();
 }
+
+/**
+ * If the node-role was asked to replay a run, returns that run's recorded inputs and provenance
+ * and clears the request (so only the next run replays).
+ */
+export async function takeReplay(tx: Tx, nodeRoleId: number): Promise<{ runId: number; inputs: unknown; provenance: unknown } | undefined> {
+  const nr = await tx.selectFrom('node_roles').select('replay_of').where('id', '=', nodeRoleId).executeTakeFirst();
+  if (!nr?.replay_of) return undefined;
+  await tx.updateTable('node_roles').set({ replay_of: null }).where('id', '=', nodeRoleId).execute();
+  const run = await tx.selectFrom('runs').select(['id', 'inputs', 'provenance']).where('id', '=', nr.replay_of).executeTakeFirst();
+  if (!run?.inputs) return undefined;
+  return { runId: run.id, inputs: JSON.parse(run.inputs), provenance: run.provenance ? JSON.parse(run.provenance) : {} };
+}
+
+export async function setRunReplayOf(tx: Tx, id: number, replayOf: number): Promise<void> {
+  await tx.updateTable('runs').set({ replay_of: replayOf }).where('id', '=', id).execute();
+}

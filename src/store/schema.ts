@@ -157,6 +157,8 @@ export interface NodeRoleTable {
   run_count: Generated<number>;
   /** 1 ⇒ poked while in flight: when the current run ends, run again instead of going ACTIVE */
   rerun: Generated<number>;
+  /** a run whose recorded inputs the next run of this node-role re-uses (replay) */
+  replay_of: Generated<number | null>;
   status: Generated<string | null>;
   runlog: Generated<string>;
   available: Generated<Bool>;

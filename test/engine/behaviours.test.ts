@@ -361,5 +361,33 @@ for (const dialect of storeDialects()) {
       expect((staged.inputs.behave as any).endpoint).toBe('newer:2');
       expect(other.id).toBeGreaterThan(0);
     });
+
+    it('every run is kept with inputs, provenance, wall, log and times; a run replays from its recorded inputs', async () => {
+      const { d, names: [n] } = await fresh();
+      const svc = await cb.engine.bind('behave-service', n!, d);
+      await cb.engine.setAttrib('behave-endpoint', { kind: 'deployment', id: d }, 'first:1', 'user');
+      await cb.engine.commitDeployment(d);
+      await settle();
+      await cb.engine.setAttrib('behave-endpoint', { kind: 'deployment', id: d }, 'second:2', 'user');
+      await cb.engine.commitDeployment(d);
+      await settle();
+      const runs = await cb.engine.db.selectFrom('runs').selectAll().where('node_role_id', '=', svc.id).orderBy('id').execute();
+      expect(runs.map((r) => r.status)).toEqual(['done', 'done']);
+      const [first, second] = runs;
+      expect(JSON.parse(first!.inputs!).behave.endpoint).toBe('first:1');
+      expect(JSON.parse(second!.inputs!).behave.endpoint).toBe('second:2');
+      expect(JSON.parse(first!.provenance!)['behave/endpoint'].layer).toBe('deployment_role.committed');
+      expect(first!.log).toMatch(/TEST JIG >> Working/);
+      expect(JSON.parse(first!.wall!).test.random).toEqual(expect.any(Number));
+      expect(first!.started_at! <= first!.ended_at!).toBe(true);
+      await cb.engine.replayRun(first!.id);
+      await settle();
+      const replayed = await cb.engine.db.selectFrom('runs').selectAll().where('node_role_id', '=', svc.id).orderBy('id', 'desc').executeTakeFirstOrThrow();
+      expect(replayed.replay_of).toBe(first!.id);
+      expect(JSON.parse(replayed.inputs!).behave.endpoint).toBe('first:1');
+      expect(replayed.log).toMatch(/replaying the recorded inputs of run/);
+      expect((await nr('behave-service', n!)).state).toBe(S.ACTIVE);
+      await expect(cb.engine.replayRun(999999)).rejects.toThrow(/run '999999' not found/);
+    });
   });
 }

@@ -153,6 +153,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
         .addColumn('cohort', 'integer', (c) => c.notNull().defaultTo(0))
         .addColumn('run_count', 'integer', (c) => c.notNull().defaultTo(0))
         .addColumn('rerun', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('replay_of', 'integer')
         .addColumn('status', 'text')
         .addColumn('runlog', 'text', (c) => c.notNull().defaultTo(''))
         .addColumn('available', 'integer', (c) => c.notNull().defaultTo(1))
