@@ -87,7 +87,7 @@ export async function openStore(opts: OpenOptions): Promise<StoreHandle> {
       close: () => db.destroy(),
     };
   }
-  await migrate(handle);
+  await migrate(handle, opts.databaseUrl ? opts.pgSchema : undefined);
   return handle;
 }
 
@@ -114,11 +114,17 @@ function withStatementCache(sqlite: SqliteDatabase.Database): SqliteDatabase.Dat
   });
 }
 
-async function migrate(h: StoreHandle): Promise<void> {
+async function migrate(h: StoreHandle, pgSchema: string | undefined): Promise<void> {
   const autoId = h.caps.dialect === 'postgres'
     ? (t: any) => t.addColumn('id', 'serial', (c: any) => c.primaryKey())
     : (t: any) => t.addColumn('id', 'integer', (c: any) => c.primaryKey().autoIncrement());
-  const migrator = new Migrator({ db: h.db, provider: migrationProvider({ autoId }) });
+  // Kysely looks for its bookkeeping tables in *every* schema unless told which one: without
+  // this, a schema opened next to an already-migrated one skips creating them and then fails
+  const migrator = new Migrator({
+    db: h.db,
+    provider: migrationProvider({ autoId }),
+    ...(pgSchema ? { migrationTableSchema: pgSchema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
