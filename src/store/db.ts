@@ -51,6 +51,11 @@ export async function openStore(opts: OpenOptions): Promise<StoreHandle> {
       await admin.connect();
       try {
         await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      } catch (e) {
+        // two processes creating the schema at once: IF NOT EXISTS does not stop the loser
+        // from failing on pg_namespace's unique index; the schema being there is all we need
+        const there = await admin.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+        if (there.rowCount === 0) throw e;
       } finally {
         await admin.end();
       }
