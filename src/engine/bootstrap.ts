@@ -9,6 +9,8 @@ import { readdir } from 'node:fs/promises';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getDeployment } from '../store/deployments.js';
+import { sql } from '../store/db.js';
+import type { Ctx } from './context.js';
 import { importBarclampDir, type ImportResult } from './barclamp-import.js';
 import type { Engine } from './engine.js';
 import { createDeployment } from './deployments.js';
@@ -34,24 +36,36 @@ export interface BootstrapResult {
 }
 
 export async function bootstrap(engine: Engine, opts: { barclampDirs?: string[]; adminName?: string | null }): Promise<BootstrapResult> {
-  const created = !(await getDeployment(engine.db, 1));
-  if (created) await engine.tx((ctx) => createDeployment(ctx, { name: 'system', description: 'the system deployment', system: true }));
+  // several servers may bootstrap one new database at once: check-then-create under a lock
+  const created = await engine.tx(async (ctx) => {
+    await takeTurns(engine, ctx);
+    if (await getDeployment(ctx.tx, 1)) return false;
+    await createDeployment(ctx, { name: 'system', description: 'the system deployment', system: true });
+    return true;
+  });
   const imported: ImportResult[] = [];
   for (const dir of [...(await builtinBarclampDirs()), ...(opts.barclampDirs ?? [])]) {
     imported.push(...(await importBarclampDir(engine.db, dir, { mode: engine.opts.dev ? 'development' : 'production' })));
   }
   let adminNode: string | undefined;
   if (opts.adminName !== null) {
-    const existing = await engine.db.selectFrom('nodes').select('name').where('admin', '=', 1).executeTakeFirst();
-    adminNode = existing?.name;
-    if (!existing) {
+    adminNode = await engine.tx(async (ctx) => {
+      await takeTurns(engine, ctx);
+      const existing = await ctx.tx.selectFrom('nodes').select('name').where('admin', '=', 1).executeTakeFirst();
+      if (existing) return existing.name;
       const name = opts.adminName ?? defaultAdminName();
-      await engine.tx(async (ctx) => {
-        await createNode(ctx, { name, description: 'the admin node (this machine)', admin: true, alive: true, available: true, bootenv: 'local', hammers: ['local'] });
-        await commitNode(ctx, name);
-      });
-      adminNode = name;
-    }
+      await createNode(ctx, { name, description: 'the admin node (this machine)', admin: true, alive: true, available: true, bootenv: 'local', hammers: ['local'] });
+      await commitNode(ctx, name);
+      return name;
+    });
   }
   return { imported, adminNode, created };
+}
+
+/** PostgreSQL advisory lock key serializing bootstraps across processes ("CRBS") */
+const BOOTSTRAP_LOCK_KEY = 0x43524253;
+
+/** With several writers (PostgreSQL), holds the bootstrap lock until `ctx`'s transaction ends. */
+async function takeTurns(engine: Engine, ctx: Ctx): Promise<void> {
+  if (engine.caps.concurrentWriters) await sql`SELECT pg_advisory_xact_lock(${BOOTSTRAP_LOCK_KEY})`.execute(ctx.tx);
 }
