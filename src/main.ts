@@ -17,7 +17,7 @@ import { scriptJig } from './jigs/script/index.js';
 import { HammerRegistry } from './hammers/index.js';
 import { createLocalHammerFactory } from './hammers/local.js';
 import { createSimHammerFactory } from './hammers/sim.js';
-import { nodeHammers, requireNode } from './store/nodes.js';
+import { getNodeLite, nodeHammers } from './store/nodes.js';
 import type { NodeHammer } from './hammers/types.js';
 import type { CrowbarConfig } from './config.js';
 
@@ -58,7 +58,8 @@ export async function startCrowbar(config: CrowbarConfig, o: StartOptions = {}):
     const jigs = new JigRegistry().add(noopJig, testJig, roleProvidedJig(handlers), scriptJig);
     const hammers = new HammerRegistry().add(createLocalHammerFactory()).add(createSimHammerFactory(join(config.dataDir, 'sim')));
     const hammerFor = async (nodeId: number): Promise<NodeHammer> => {
-      const node = await requireNode(store.db, nodeId);
+      const node = await getNodeLite(store.db, nodeId);
+      if (!node) throw new Error(`node ${nodeId} no longer exists`);
       const bound = (await nodeHammers(store.db, nodeId)).filter((h) => hammers.has(h.name));
       const h = bound[0];
       if (!h) throw new Error(`node '${node.name}' has no usable hammer (bound: ${(await nodeHammers(store.db, nodeId)).map((x) => x.name).join(', ') || 'none'}; this server has: ${hammers.names().join(', ')})`);

@@ -294,7 +294,8 @@ export class Annealer {
     entry.done = this.execute(entry).then((outcome) => {
       this.inflight.delete(claim.runId);
       this.completions.push({ claim, outcome });
-      this.wake();
+      // let completions that finish together share one cycle (one transaction)
+      if (this.completions.length === 1) setTimeout(() => this.wake(), 2);
     });
     this.inflight.set(claim.runId, entry);
   }

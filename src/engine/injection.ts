@@ -6,7 +6,8 @@
 import type { Attrib, DeploymentRole, Node, NodeRole, Role } from '../domain/entities.js';
 import { ProvenancedBlob, getPath, wrapPath, isObject, type JsonObject, type Provenance, type Source } from '../domain/json.js';
 import { getDeploymentRole } from '../store/deployments.js';
-import { nodesByIds, requireNode } from '../store/nodes.js';
+import { getNodeLite, nodeDiscovery } from '../store/nodes.js';
+import { NotFoundError } from '../domain/errors.js';
 import { attribLinksOf, closure, listNodeRoles, requireNodeRole } from '../store/node-roles.js';
 import { getAttrib, roleAttribs, rolesByIds, wantedAttribs } from '../store/roles.js';
 import type { Tx } from '../store/db.js';
@@ -69,7 +70,8 @@ export function nodeAttribValue(node: Node, attrib: Attrib): { value: unknown; s
 /** Stages the full input of a node-role from committed data (what a run receives). */
 export async function stageInputs(tx: Tx, nodeRoleId: number): Promise<StagedInput> {
   const nr = await requireNodeRole(tx, nodeRoleId);
-  const node = await requireNode(tx, nr.node_id);
+  const node = await getNodeLite(tx, nr.node_id);
+  if (!node) throw new NotFoundError('node', nr.node_id);
   const roles = await rolesByIds(tx, [nr.role_id]);
   const role = roles.get(nr.role_id)!;
   const out = new ProvenancedBlob();
@@ -79,7 +81,7 @@ export async function stageInputs(tx: Tx, nodeRoleId: number): Promise<StagedInp
     const hit = viewCache.get(other.id);
     if (hit) return hit;
     const r = (await rolesByIds(tx, [other.role_id])).get(other.role_id)!;
-    const n = other.node_id === node.id ? node : (await nodesByIds(tx, [other.node_id])).get(other.node_id)!;
+    const n = other.node_id === node.id ? node : (await getNodeLite(tx, other.node_id))!;
     const view = mergeLayers(committedLayers(other, r, await getDeploymentRole(tx, other.deployment_id, other.role_id), n));
     viewCache.set(other.id, view);
     return view;
@@ -88,7 +90,9 @@ export async function stageInputs(tx: Tx, nodeRoleId: number): Promise<StagedInp
   const wanted = await wantedAttribs(tx, role.id);
 
   // 1. node-level wanted attribs, wrapped at their map (or `at`) path
-  for (const w of wanted.filter((w) => w.attrib.role_id === null)) {
+  const nodeLevel = wanted.filter((w) => w.attrib.role_id === null);
+  if (nodeLevel.length) node.discovery = await nodeDiscovery(tx, node.id);
+  for (const w of nodeLevel) {
     const hit = nodeAttribValue(node, w.attrib);
     if (hit) out.merge(wrapPath(w.at, hit.value as JsonObject), hit.source);
   }

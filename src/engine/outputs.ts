@@ -5,7 +5,7 @@
  */
 import { getPath, wrapPath, deepMerge, isObject, type JsonObject } from '../domain/json.js';
 import { requireNodeRole, attribLinkChildren, listNodeRoles } from '../store/node-roles.js';
-import { getNode, updateNode } from '../store/nodes.js';
+import { getNodeLite, updateNode } from '../store/nodes.js';
 import { nodeLevelAttribs, rolesByIds, listAttribs } from '../store/roles.js';
 import type { Ctx } from './context.js';
 import { poke } from './states.js';
@@ -14,7 +14,7 @@ import { poke } from './states.js';
 export async function afterSuccess(ctx: Ctx, nodeRoleId: number, wall: JsonObject, previousWall?: JsonObject): Promise<void> {
   const nr = await requireNodeRole(ctx.tx, nodeRoleId);
   const role = (await rolesByIds(ctx.tx, [nr.role_id])).get(nr.role_id)!;
-  const node = (await getNode(ctx.tx, nr.node_id))!;
+  const node = (await getNodeLite(ctx.tx, nr.node_id))!;
   const before = previousWall ?? {};
 
   // node-level attribs of the role's barclamp → node hint; poke node-roles on the node that want them

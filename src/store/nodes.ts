@@ -17,6 +17,25 @@ export async function getNode(tx: Tx, key: number | string): Promise<Node | unde
   return row && toNode(row);
 }
 
+const NO_DISCOVERY = [
+  'id', 'name', 'description', 'order', 'admin', 'system', 'target_role_id', 'deployment_id', 'hint', 'notes', 'quirks',
+  'allocated', 'alive', 'available', 'bootenv', 'created_at', 'updated_at',
+] as const;
+
+/**
+ * A node without its discovery blob (inventory runs to tens of kilobytes per node, and hot
+ * paths such as staging and hammer lookup rarely need it): `discovery` is left empty.
+ */
+export async function getNodeLite(tx: Tx, id: number): Promise<Node | undefined> {
+  const row = await tx.selectFrom('nodes').select(NO_DISCOVERY).where('id', '=', id).executeTakeFirst();
+  return row && toNode({ ...row, discovery: '{}' });
+}
+
+export async function nodeDiscovery(tx: Tx, id: number): Promise<JsonObject> {
+  const row = await tx.selectFrom('nodes').select('discovery').where('id', '=', id).executeTakeFirst();
+  return row ? (JSON.parse(row.discovery) as JsonObject) : {};
+}
+
 export async function requireNode(tx: Tx, key: number | string): Promise<Node> {
   const n = await getNode(tx, key);
   if (!n) throw new NotFoundError('node', key);
