@@ -4,6 +4,9 @@
  * once per dialect with a store opened before and cleaned up after it.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe } from 'vitest';
 import pg from 'pg';
 import { openStore, sql, type StoreHandle } from '../../src/store/db.js';
@@ -82,4 +85,57 @@ export function forEachDialect(name: string, fn: (store: () => TestStore, dialec
       }, dialect);
     });
   }
+}
+
+/** One store location (a SQLite file, or a PostgreSQL schema) that can be opened more than once. */
+export interface ReopenableStore {
+  dialect: TestDialect;
+  /** opens (and migrates) the location; every handle is closed by cleanup() if still open */
+  open(): Promise<StoreHandle>;
+  /** PostgreSQL schema name, or the SQLite file path */
+  where: string;
+  /** closes what open() returned and removes the file or drops the schema */
+  cleanup(): Promise<void>;
+}
+
+/** A not-yet-created store location for `dialect`: a temp SQLite file, or a fresh PG schema name. */
+export function reopenableStore(dialect: TestDialect, prefix = 'r'): ReopenableStore {
+  const handles: StoreHandle[] = [];
+  const track = (h: StoreHandle): StoreHandle => {
+    let closed: Promise<void> | undefined;
+    const wrapped: StoreHandle = { ...h, close: () => (closed ??= h.close()) };
+    handles.push(wrapped);
+    return wrapped;
+  };
+  if (dialect === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'crowbar-store-'));
+    const file = join(dir, 'crowbar.sqlite');
+    return {
+      dialect,
+      where: file,
+      open: async () => track(await openStore({ sqlitePath: file })),
+      async cleanup() {
+        await Promise.all(handles.map((h) => h.close()));
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  const databaseUrl = process.env['DATABASE_URL'];
+  if (!databaseUrl) throw new Error('postgres test store needs DATABASE_URL');
+  const schema = `${prefix}_${randomBytes(6).toString('hex')}`;
+  return {
+    dialect,
+    where: schema,
+    open: async () => track(await openStore({ databaseUrl, pgSchema: schema })),
+    async cleanup() {
+      await Promise.all(handles.map((h) => h.close()));
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
 }
