@@ -1,46 +1,69 @@
 /**
- * The HTTP application factory. This first cut serves the annealer's status endpoints; the
- * /api/v2 resources register here as Fastify plugins, one per resource.
+ * The HTTP application factory: Fastify with the /api/v2 wire rules (wire.ts), one plugin per
+ * resource under routes/, and a single error handler that maps engine errors to the original's
+ * status codes and error shapes. Knows nothing of storage beyond the engine facade.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
-import { NodeRoleState as S } from '../domain/states.js';
+import { coerceError } from '../domain/errors.js';
+import { errorBody, send, statusFor } from './wire.js';
+import { registerAuth } from './auth.js';
+import { statusRoutes } from './routes/status.js';
+import { deploymentRoutes } from './routes/deployments.js';
+import { catalogRoutes } from './routes/catalog.js';
+import { attribsRoutes } from './routes/attribs.js';
+import { nodesRoutes } from './routes/nodes.js';
+import { nodeRolesRoutes } from './routes/node-roles.js';
+import { runsRoutes } from './routes/runs.js';
+import { eventsRoutes } from './routes/events.js';
+import { usersRoutes } from './routes/users.js';
 
-const started = Date.now();
+export interface ApiDeps {
+  engine: Engine;
+  log: Logger;
+}
 
-export async function buildApp(engine: Engine, log: Logger): Promise<FastifyInstance> {
+export type RoutePlugin = (app: FastifyInstance, deps: ApiDeps) => void | Promise<void>;
+
+/** Every resource plugin, in registration order. */
+export const routePlugins: RoutePlugin[] = [
+  statusRoutes,
+  deploymentRoutes,
+  catalogRoutes,
+  attribsRoutes,
+  nodesRoutes,
+  nodeRolesRoutes,
+  runsRoutes,
+  eventsRoutes,
+  usersRoutes,
+];
+
+export async function buildApp(deps: ApiDeps, plugins: RoutePlugin[] = routePlugins): Promise<FastifyInstance> {
   // pino's Logger is wider than Fastify's base logger type; the instance itself is compatible
-  const app = Fastify({ loggerInstance: log.child({ module: 'http' }) }) as unknown as FastifyInstance;
-  const send = (reply: any, type: string, form: string, status: number, body: unknown) =>
-    reply.code(status).type(`application/vnd.crowbar.${type}.${form}+json; version=2.0`).send(JSON.stringify(body));
+  const app = Fastify({ loggerInstance: deps.log.child({ module: 'http' }), disableRequestLogging: true }) as unknown as FastifyInstance;
 
-  /** annealer status (spec §3.7): 409 failed / 202 working|scheduled / 200 finished */
-  app.get('/api/v2/anneal', async (_req, reply) => {
-    const rows = await engine.db
-      .selectFrom('node_roles as nr')
-      .innerJoin('deployments as d', 'd.id', 'nr.deployment_id')
-      .select(['nr.state', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('d.state', '=', 1)
-      .groupBy('nr.state')
-      .execute();
-    const has = (s: number) => rows.some((r) => r.state === s && Number(r.n) > 0);
-    if (has(S.ERROR)) return send(reply, 'node_role', 'error', 409, { message: 'failed', status: 409 });
-    if (has(S.TRANSITION)) return send(reply, 'node_role', 'result', 202, { message: 'working' });
-    if (has(S.TODO)) return send(reply, 'node_role', 'result', 202, { message: 'scheduled' });
-    return send(reply, 'node_role', 'result', 200, { message: 'finished' });
+  // bodies: JSON (compact or not), tolerant of an empty body on PUT/POST
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
+    const s = String(text).trim();
+    if (s === '') return done(null, {});
+    try {
+      done(null, JSON.parse(s));
+    } catch (e) {
+      const err = new Error(`the request body is not valid JSON: ${(e as Error).message}`) as Error & { statusCode: number };
+      err.statusCode = 400;
+      done(err, undefined);
+    }
   });
 
-  app.get('/api/status/heartbeat', async (_req, reply) => {
-    const rows = await engine.db.selectFrom('node_roles').select(['state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute();
-    const count = (s: number) => Number(rows.find((r) => r.state === s)?.n ?? 0);
-    const total = rows.reduce((a, r) => a + Number(r.n), 0);
-    return send(reply, 'heartbeat', 'obj', 200, {
-      active: count(S.ACTIVE),
-      todo: total - count(S.ERROR) - count(S.ACTIVE),
-      error: count(S.ERROR),
-      elapsed: Math.round((Date.now() - started) / 1000),
-    });
+  app.setErrorHandler((e, req, reply) => {
+    const status = statusFor(e);
+    if (status >= 500) req.log.error({ err: coerceError(e) }, 'request failed');
+    return send(reply, 'error', 'error', errorBody(e, status), status);
   });
+  app.setNotFoundHandler((req, reply) => send(reply, 'error', 'error', { status: 404, message: `no route for ${req.method} ${req.url}` }, 404));
+
+  await registerAuth(app, deps);
+  for (const plugin of plugins) await plugin(app, deps);
   return app;
 }

@@ -1,0 +1,77 @@
+/**
+ * Wire objects with the exact key sets of api-compat.md §1.6. Internal fields (blobs, hashes,
+ * credentials) never leave through here; new information goes to new endpoints, not new keys.
+ */
+import type { Attrib, Barclamp, Deployment, DeploymentRole, Hammer, Jig, Node, NodeRole, Role } from '../domain/entities.js';
+import { ROLE_FLAGS } from '../domain/entities.js';
+
+export function nodeJson(n: Node) {
+  return {
+    id: n.id, name: n.name, description: n.description, admin: n.admin, target_role_id: n.target_role_id,
+    deployment_id: n.deployment_id, allocated: n.allocated, alive: n.alive, available: n.available, bootenv: n.bootenv,
+    quirks: n.quirks, system: n.system, created_at: n.created_at, updated_at: n.updated_at,
+  };
+}
+
+/** `state` is the computed deployment state (−1..2). */
+export function deploymentJson(d: Deployment, state: number) {
+  return { id: d.id, name: d.name, description: d.description, state, system: d.system, parent_id: d.parent_id, created_at: d.created_at, updated_at: d.updated_at };
+}
+
+export function roleJson(r: Role) {
+  const flags = Object.fromEntries(ROLE_FLAGS.map((f) => [f, r[f]]));
+  return {
+    id: r.id, name: r.name, description: r.description, type: r.type, jig_name: r.jig_name, provides: r.provides,
+    conflicts: r.conflicts, ...flags, barclamp_id: r.barclamp_id, cohort: r.cohort, created_at: r.created_at, updated_at: r.updated_at,
+  };
+}
+
+export function nodeRoleJson(nr: NodeRole, nodeError: boolean) {
+  return {
+    id: nr.id, deployment_id: nr.deployment_id, role_id: nr.role_id, node_id: nr.node_id, state: nr.state, cohort: nr.cohort,
+    run_count: nr.run_count, status: nr.status, runlog: nr.runlog, available: nr.available, order: nr.order, node_error: nodeError,
+    created_at: nr.created_at, updated_at: nr.updated_at,
+  };
+}
+
+export function deploymentRoleJson(dr: DeploymentRole) {
+  return { id: dr.id, deployment_id: dr.deployment_id, role_id: dr.role_id, created_at: dr.created_at, updated_at: dr.updated_at };
+}
+
+export function attribJson(a: Attrib, value?: unknown) {
+  const o: Record<string, unknown> = {
+    id: a.id, barclamp_id: a.barclamp_id, role_id: a.role_id, type: a.type, name: a.name, description: a.description,
+    writable: a.writable, schema: a.schema, order: a.order, map: a.map, ui_renderer: a.ui_renderer, default: a.default,
+    created_at: a.created_at, updated_at: a.updated_at,
+  };
+  if (value !== undefined) o.value = value;
+  return o;
+}
+
+export function jigJson(j: Jig) {
+  return {
+    id: j.id, name: j.name, description: j.description, order: j.order, type: j.type, active: j.active,
+    client_role_name: j.client_role_name, server: j.server, client_name: j.client_name, key: j.key,
+    created_at: j.created_at, updated_at: j.updated_at,
+  };
+}
+
+export function barclampJson(b: Barclamp) {
+  return {
+    id: b.id, name: b.name, description: b.description, barclamp_id: b.barclamp_id, version: b.version, source_url: b.source_url,
+    source_path: b.source_path, commit: b.commit, build_on: b.build_on, build_version: b.build_version,
+    cfg_data: JSON.stringify(b.cfg_data), created_at: b.created_at, updated_at: b.updated_at,
+  };
+}
+
+export function hammerJson(h: Hammer, actions: Record<string, string[]>) {
+  return {
+    id: h.id, node_id: h.node_id, available_hammer_id: h.available_hammer_id, priority: h.priority, type: h.type, name: h.name,
+    endpoint: h.endpoint, username: h.username, actions, created_at: h.created_at, updated_at: h.updated_at,
+  };
+}
+
+/** STI class → underscored type name for the content type (`SecureShellHammer` → `secure_shell_hammer`). */
+export function underscore(klass: string): string {
+  return klass.replace(/::/g, '_').replace(/([a-z\d])([A-Z])/g, '$1_$2').toLowerCase();
+}
