@@ -40,6 +40,8 @@ export interface Claim {
 /** Finds runnable node-roles and picks a batch within the budgets (locks them on PostgreSQL). */
 export async function claimRunnable(tx: Tx, caps: Capabilities, o: ClaimOptions): Promise<Claim[]> {
   if (o.slots <= 0 && o.inlineLimit <= 0) return [];
+  // no jig may run (PostgreSQL also refuses a NUL placeholder in an IN list)
+  if (o.jigs && o.jigs.length === 0) return [];
   const scan = Math.max(o.slots, 0) + Math.max(o.inlineLimit, 0);
   let q = tx
     .selectFrom('node_roles as nr')
@@ -81,7 +83,7 @@ export async function claimRunnable(tx: Tx, caps: Capabilities, o: ClaimOptions)
     .orderBy('nr.cohort')
     .orderBy('nr.id')
     .limit(scan * 2);
-  if (o.jigs) q = q.where('r.jig_name', 'in', o.jigs.length ? o.jigs : ['\u0000']);
+  if (o.jigs) q = q.where('r.jig_name', 'in', o.jigs);
   if (o.haltNodeOnError) {
     q = q.where(({ not, exists, selectFrom }) =>
       not(exists(selectFrom('node_roles as e').select('e.id').whereRef('e.node_id', '=', 'nr.node_id').where('e.state', '=', S.ERROR))),
