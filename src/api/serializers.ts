@@ -2,7 +2,7 @@
  * Wire objects with the exact key sets of api-compat.md §1.6. Internal fields (blobs, hashes,
  * credentials) never leave through here; new information goes to new endpoints, not new keys.
  */
-import type { Attrib, Barclamp, Deployment, DeploymentRole, Hammer, Jig, Node, NodeRole, Role } from '../domain/entities.js';
+import type { Attrib, AvailableHammer, Barclamp, Deployment, DeploymentRole, Hammer, Jig, Node, NodeRole, Role } from '../domain/entities.js';
 import { ROLE_FLAGS } from '../domain/entities.js';
 
 export function nodeJson(n: Node) {
@@ -74,4 +74,8 @@ export function hammerJson(h: Hammer, actions: Record<string, string[]>) {
 /** STI class → underscored type name for the content type (`SecureShellHammer` → `secure_shell_hammer`). */
 export function underscore(klass: string): string {
   return klass.replace(/::/g, '_').replace(/([a-z\d])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+export function availableHammerJson(h: AvailableHammer) {
+  return { id: h.id, name: h.name, klass: h.klass, priority: h.priority, created_at: h.created_at, updated_at: h.updated_at };
 }
