@@ -6,6 +6,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
+import type { HammerRegistry } from '../hammers/index.js';
 import { coerceError } from '../domain/errors.js';
 import { errorBody, send, statusFor } from './wire.js';
 import { registerAuth } from './auth.js';
@@ -22,6 +23,8 @@ import { usersRoutes } from './routes/users.js';
 export interface ApiDeps {
   engine: Engine;
   log: Logger;
+  /** hammers this server can drive (hammer `actions` and `perform`); without it hammers offer no actions */
+  hammers?: HammerRegistry;
 }
 
 export type RoutePlugin = (app: FastifyInstance, deps: ApiDeps) => void | Promise<void>;

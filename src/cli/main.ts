@@ -66,7 +66,7 @@ export function program(): Command {
       const release = config.databaseUrl ? () => undefined : takeDataDirLock(config.dataDir, 'crowbar serve');
       const log = pino({ level: config.logLevel });
       const cb = await startCrowbar(config, { log });
-      const app = await buildApp({ engine: cb.engine, log });
+      const app = await buildApp({ engine: cb.engine, log, hammers: cb.hammers });
       await app.listen({ port: config.port, host: config.host });
       log.info({ store: cb.store.location, admin: cb.boot.adminNode, dev: config.dev }, `crowbar serving on http://${config.host}:${config.port}`);
       let stopping = false;

@@ -17,7 +17,7 @@ export interface TestApi {
 
 export async function startTestApi(dialect: TestDialect, o: Parameters<typeof startTestCrowbar>[1] = {}): Promise<TestApi> {
   const cb = await startTestCrowbar(dialect, o);
-  const app = await buildApp({ engine: cb.engine, log: pino({ level: 'silent' }) });
+  const app = await buildApp({ engine: cb.engine, log: pino({ level: 'silent' }), hammers: cb.hammers });
   return {
     cb,
     app,
