@@ -44,8 +44,35 @@ export async function bindRole(ctx: Ctx, roleKey: number | string, nodeKey: numb
   return safeCreate(ctx, role, node, dep, []);
 }
 
+/** Node-roles on a node, read once per transaction and kept current by binding. */
+async function onNode(ctx: Ctx, nodeId: number): Promise<NodeRole[]> {
+  let list = ctx.bindIndex.byNode.get(nodeId);
+  if (!list) {
+    list = await listNodeRoles(ctx.tx, { nodeId });
+    ctx.bindIndex.byNode.set(nodeId, list);
+  }
+  return list;
+}
+
+/** The first node-role of one of `roleIds` in a deployment (lowest cohort, then id), cached per transaction. */
+async function inDeployment(ctx: Ctx, deploymentId: number, roleIds: number[]): Promise<NodeRole | undefined> {
+  const k = `${deploymentId}:${roleIds.join(',')}`;
+  if (!ctx.bindIndex.byDeploymentRole.has(k)) {
+    ctx.bindIndex.byDeploymentRole.set(k, (await listNodeRoles(ctx.tx, { deploymentId, roleIds }))[0] ?? null);
+  }
+  return ctx.bindIndex.byDeploymentRole.get(k) ?? undefined;
+}
+
+function remember(ctx: Ctx, nr: NodeRole): void {
+  ctx.bindIndex.byNode.get(nr.node_id)?.push(nr);
+  for (const [k, v] of ctx.bindIndex.byDeploymentRole) {
+    const [dep, roles] = k.split(':');
+    if (v === null && Number(dep) === nr.deployment_id && roles!.split(',').map(Number).includes(nr.role_id)) ctx.bindIndex.byDeploymentRole.set(k, nr);
+  }
+}
+
 async function safeCreate(ctx: Ctx, role: Role, node: Node, deploymentId: number, path: string[]): Promise<NodeRole> {
-  const existing = await findNodeRole(ctx.tx, role.id, node.id);
+  const existing = (await onNode(ctx, node.id)).find((n) => n.role_id === role.id);
   if (existing) return existing;
   if (path.includes(role.name)) throw bindError(role, node, `requirement loop ${[...path, role.name].join(' -> ')}`);
 
@@ -70,6 +97,7 @@ async function safeCreate(ctx: Ctx, role: Role, node: Node, deploymentId: number
   await ctx.memo(`dr:${deploymentId}:${role.id}`, () => ensureDeploymentRole(ctx.tx, deploymentId, role.id));
   const cohort = parents.length ? Math.max(...parents.map((p) => p.cohort)) + 1 : 0;
   const nr = await insertNodeRole(ctx.tx, { deployment_id: deploymentId, role_id: role.id, node_id: node.id, state: S.PROPOSED, cohort });
+  remember(ctx, nr);
   ctx.recordChanges([{ id: nr.id, node_id: node.id, from: S.PROPOSED, to: S.PROPOSED }]);
   ctx.emit('node_role.created', { id: nr.id, node_id: node.id, role_id: role.id, deployment_id: deploymentId });
 
@@ -87,7 +115,7 @@ async function safeCreate(ctx: Ctx, role: Role, node: Node, deploymentId: number
       await addAttribLink(ctx.tx, owner.id, nr.id, w.attrib.id);
     }
   }
-  return (await findNodeRole(ctx.tx, role.id, node.id))!;
+  return nr;
 }
 
 async function validate(ctx: Ctx, role: Role, node: Node): Promise<void> {
@@ -97,9 +125,10 @@ async function validate(ctx: Ctx, role: Role, node: Node): Promise<void> {
   if (!(await effectiveJig(ctx, role))) {
     throw bindError(role, node, `its jig '${role.jig_name}' is not active${ctx.opts.dev ? '' : ' (activate the jig, or run in --dev mode to use the test jig)'}`);
   }
-  const onNode = await listNodeRoles(ctx.tx, { nodeId: node.id });
-  if (onNode.length === 0) return;
-  const others = await ctx.memo(`roles:${[...new Set(onNode.map((n) => n.role_id))].sort().join(',')}`, () => rolesByIds(ctx.tx, onNode.map((n) => n.role_id)));
+  const bound = await onNode(ctx, node.id);
+  if (bound.length === 0) return;
+  const roleIds = [...new Set(bound.map((n) => n.role_id))].sort();
+  const others = await ctx.memo(`roles:${roleIds.join(',')}`, () => rolesByIds(ctx.tx, roleIds));
   for (const other of others.values()) {
     if (role.conflicts.includes(other.name) || other.conflicts.includes(role.name)) {
       throw bindError(role, node, `it conflicts with role '${other.name}' already on the node`);
@@ -122,12 +151,12 @@ async function findProviders(ctx: Ctx, role: Role): Promise<number[]> {
 
 async function findOrBindParent(ctx: Ctx, parent: Role, node: Node, deploymentId: number, path: string[]): Promise<NodeRole> {
   const candidates = await providersOf(ctx, parent);
-  const onNode = await listNodeRoles(ctx.tx, { nodeId: node.id, roleIds: candidates });
-  if (onNode[0]) return onNode[0];
+  const here = (await onNode(ctx, node.id)).filter((n) => candidates.includes(n.role_id)).sort((a, b) => a.cohort - b.cohort || a.id - b.id);
+  if (here[0]) return here[0];
   if (!parent.implicit) {
-    for (const dep of await deploymentChain(ctx.tx, deploymentId)) {
-      const found = await listNodeRoles(ctx.tx, { deploymentId: dep.id, roleIds: candidates });
-      if (found[0]) return found[0];
+    for (const dep of await ctx.memo(`chain:${deploymentId}`, () => deploymentChain(ctx.tx, deploymentId))) {
+      const found = await inDeployment(ctx, dep.id, candidates);
+      if (found) return found;
     }
   }
   return safeCreate(ctx, parent, node, deploymentId, path);
@@ -140,7 +169,10 @@ async function link(ctx: Ctx, parent: NodeRole | Brief, child: NodeRole | Brief)
     ? await listNodeRoles(ctx.tx, { roleId: parent.role_id, deploymentId: parent.deployment_id })
     : [parent];
   for (const p of peers) {
-    if (await addEdge(ctx.tx, p.id, child.id)) await raiseCohort(ctx, child.id, p.cohort + 1);
+    if ((await addEdge(ctx.tx, p.id, child.id)) && p.cohort + 1 > child.cohort) {
+      await raiseCohort(ctx, child.id, p.cohort + 1);
+      child.cohort = p.cohort + 1;
+    }
   }
 }
 
@@ -189,6 +221,8 @@ export async function deleteNodeRole(ctx: Ctx, id: number): Promise<void> {
   }
   const order = [...desc].sort((a, b) => b.cohort - a.cohort).map((d) => d.id);
   await deleteNodeRoles(ctx.tx, [...order, id]);
+  ctx.bindIndex.byNode.clear();
+  ctx.bindIndex.byDeploymentRole.clear();
   ctx.emit('node_role.deleted', { ids: [...order, id] });
 }
 

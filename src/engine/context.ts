@@ -55,6 +55,11 @@ export class Ctx {
   readonly events: Array<{ type: string; payload: unknown }> = [];
   wake = false;
   private readonly memos = new Map<string, Promise<unknown>>();
+  /**
+   * Binding's view of node-roles created or read in this transaction, by node and by
+   * (deployment, role); binding keeps it current, anything that deletes node-roles clears it.
+   */
+  readonly bindIndex = { byNode: new Map<number, import('../domain/entities.js').NodeRole[]>(), byDeploymentRole: new Map<string, import('../domain/entities.js').NodeRole | null>() };
   constructor(tx: Tx, opts: EngineOptions) {
     this.tx = tx;
     this.opts = opts;

@@ -128,15 +128,12 @@ export async function briefs(tx: Tx, ids: number[]): Promise<Brief[]> {
 // Graph ////////////////////////////////////////////////////////////////////////////////////
 
 export async function addEdge(tx: Tx, parentId: number, childId: number): Promise<boolean> {
-  const exists = await tx
-    .selectFrom('node_role_pcms')
-    .select('parent_id')
-    .where('parent_id', '=', parentId)
-    .where('child_id', '=', childId)
+  const res = await tx
+    .insertInto('node_role_pcms')
+    .values({ parent_id: parentId, child_id: childId })
+    .onConflict((oc) => oc.columns(['parent_id', 'child_id']).doNothing())
     .executeTakeFirst();
-  if (exists) return false;
-  await tx.insertInto('node_role_pcms').values({ parent_id: parentId, child_id: childId }).execute();
-  return true;
+  return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
 }
 
 /** Direct parents of each child id, as briefs. */
