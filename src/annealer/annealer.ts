@@ -28,7 +28,7 @@ import type { JigRegistry } from '../jigs/registry.js';
 import type { JigContext, JigDefinition, JigResult } from '../jigs/types.js';
 import { JigFailure } from '../jigs/types.js';
 import type { NodeHammer } from '../hammers/types.js';
-import { recoverStaleRuns } from './recovery.js';
+import { recoverStaleRuns, workerStarted, workerStopped } from './recovery.js';
 
 export interface AnnealerOptions {
   /** at most this many non-inline runs at once, across all nodes (default 64) */
@@ -90,6 +90,9 @@ export class Annealer {
   private readonly core: EngineCore;
   private readonly jigs: JigRegistry;
   private readonly hammerFor: HammerResolver;
+  private unlisten: (() => Promise<void>) | undefined;
+  /** set by the composition root when the store can deliver cross-process wake-ups */
+  listen?: (onNotify: () => void) => Promise<() => Promise<void>>;
   private readonly opts: AnnealerOptions;
   private readonly log: Logger;
 
@@ -107,9 +110,11 @@ export class Annealer {
     if (this.running) return;
     this.running = true;
     await mkdir(this.opts.workRoot, { recursive: true });
+    workerStarted(this.worker);
     const recovered = await recoverStaleRuns(this.core, this.jigs, this.worker);
     if (recovered.length) this.log.warn({ recovered }, `recovered ${recovered.length} run(s) left in flight by a stopped annealer`);
     this.core.bus.on('wake', this.onWake);
+    if (this.listen) this.unlisten = await this.listen(() => this.wake());
     this.leaseTimer = setInterval(() => void this.renew(), Math.max(1000, this.opts.leaseMs / 3));
     this.leaseTimer.unref();
     this.loopDone = this.loop();
@@ -136,6 +141,8 @@ export class Annealer {
     await Promise.all([...this.inflight.values()].map((f) => f.done));
     while (this.completions.length) await this.cycle(false);
     clearInterval(this.leaseTimer);
+    await this.unlisten?.();
+    workerStopped(this.worker);
   }
 
   wake(): void {

@@ -14,13 +14,25 @@ import { rolesByIds } from '../store/roles.js';
 import { now } from '../store/db.js';
 import type { JigRegistry } from '../jigs/registry.js';
 
+/** Worker ids of the annealers running in this process now (several may share one process). */
+const liveHere = new Set<string>();
+
+export function workerStarted(worker: string): void {
+  liveHere.add(worker);
+}
+
+export function workerStopped(worker: string): void {
+  liveHere.delete(worker);
+}
+
 function workerGone(worker: string | null, me: string): boolean {
   if (!worker || worker === me) return false;
   const [host, pid] = worker.split(':');
   if (host !== hostname()) return false;
   try {
     process.kill(Number(pid), 0);
-    return Number(pid) === process.pid; // our own pid but another annealer instance id: a previous in-process annealer
+    // our own pid but another annealer instance id: gone unless that annealer still runs here
+    return Number(pid) === process.pid && !liveHere.has(worker);
   } catch {
     return true;
   }
