@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { openStore, type StoreHandle } from './store/db.js';
 import { Engine } from './engine/engine.js';
+import { WAKE_CHANNEL } from './engine/context.js';
 import { bootstrap, type BootstrapResult } from './engine/bootstrap.js';
+import { seedUsers } from './engine/users.js';
 import { Annealer } from './annealer/annealer.js';
 import { JigRegistry } from './jigs/registry.js';
 import { noopJig } from './jigs/builtin/noop.js';
@@ -66,6 +68,7 @@ export async function startCrowbar(config: CrowbarConfig, o: StartOptions = {}):
       return hammers.get(h.name).create({ nodeId, nodeName: node.name, username: h.username, endpoint: h.endpoint, authenticator: h.authenticator });
     };
     const boot = await bootstrap(engine, { barclampDirs: config.barclampDirs, adminName: o.noAdmin ? null : config.adminName });
+    await seedUsers(store.db, { dev: config.dev, adminPassword: config.adminPassword, log });
     const annealer = new Annealer(engine, jigs, hammerFor, {
       concurrency: config.concurrency,
       perNode: config.perNode,
@@ -76,6 +79,8 @@ export async function startCrowbar(config: CrowbarConfig, o: StartOptions = {}):
       workRoot: join(config.dataDir, 'runs'),
       timeoutOverrideSeconds: config.runTimeoutSeconds,
     }, log.child({ module: 'annealer' }));
+    const listen = store.listen;
+    if (listen) annealer.listen = (onNotify) => listen(WAKE_CHANNEL, onNotify);
     if (o.anneal !== false) await annealer.start();
     return {
       config, store, engine, annealer, jigs, hammers, log, boot,

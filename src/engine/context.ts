@@ -6,6 +6,10 @@
 import { EventEmitter } from 'node:events';
 import type { DB, Tx, Capabilities } from '../store/db.js';
 import { appendEvents } from '../store/events.js';
+import { sql } from 'kysely';
+
+/** The notification channel annealers listen on. Its name is not schema-qualified: a wake-up in another schema only costs one idle cycle. */
+export const WAKE_CHANNEL = 'crowbar_wake';
 
 export interface StateChange {
   id: number;
@@ -110,6 +114,8 @@ export async function inTx<T>(core: EngineCore, fn: (ctx: Ctx) => Promise<T>): P
       evs.unshift({ type: 'node_roles', payload: { changes: ctx.changes.map((c) => [c.id, c.node_id, c.from, c.to]) } });
     }
     const ids = await appendEvents(trx, evs);
+    // other processes' annealers (PostgreSQL scale-out) hear about it when this commits
+    if (ctx.wake && core.caps.notify) await sql`NOTIFY ${sql.raw(WAKE_CHANNEL)}`.execute(trx);
     published = evs.map((e, i) => ({ id: ids[i]!, type: e.type, payload: e.payload }));
     wake = ctx.wake;
     return r;

@@ -19,6 +19,8 @@ export interface Capabilities {
   skipLocked: boolean;
   /** several processes may write at once without a single-writer lock */
   concurrentWriters: boolean;
+  /** LISTEN/NOTIFY: a commit can wake other processes' annealers at once */
+  notify: boolean;
   /** max bound parameters per statement */
   maxParams: number;
   dialect: 'sqlite' | 'postgres';
@@ -29,6 +31,11 @@ export interface StoreHandle {
   caps: Capabilities;
   /** where the data lives, for messages: a file path or a URL without password */
   location: string;
+  /**
+   * Subscribes to a notification channel (PostgreSQL LISTEN on a dedicated connection that
+   * reconnects); returns an unsubscribe function. Absent where the dialect cannot notify.
+   */
+  listen?(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -66,11 +73,40 @@ export async function openStore(opts: OpenOptions): Promise<StoreHandle> {
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const listeners = new Set<pg.Client>();
     handle = {
       db,
-      caps: { skipLocked: true, concurrentWriters: true, maxParams: 30000, dialect: 'postgres' },
+      async listen(channel, onNotify) {
+        if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`invalid channel name '${channel}'`);
+        let client: pg.Client | undefined;
+        let closed = false;
+        const connect = async (): Promise<void> => {
+          const c = new pg.Client({ connectionString: opts.databaseUrl });
+          c.on('notification', () => onNotify());
+          c.on('error', () => {
+            listeners.delete(c);
+            if (!closed) setTimeout(() => void connect().catch(() => undefined), 1000).unref();
+          });
+          await c.connect();
+          await c.query(`LISTEN ${channel}`);
+          client = c;
+          listeners.add(c);
+        };
+        await connect();
+        return async () => {
+          closed = true;
+          if (client) {
+            listeners.delete(client);
+            await client.end().catch(() => undefined);
+          }
+        };
+      },
+      caps: { skipLocked: true, concurrentWriters: true, notify: true, maxParams: 30000, dialect: 'postgres' },
       location: redact(opts.databaseUrl) + (schema ? ` (schema ${schema})` : ''),
-      close: () => db.destroy(),
+      async close() {
+        for (const c of listeners) await c.end().catch(() => undefined);
+        await db.destroy();
+      },
     };
   } else {
     const file = opts.sqlitePath ?? ':memory:';
@@ -87,7 +123,7 @@ export async function openStore(opts: OpenOptions): Promise<StoreHandle> {
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     handle = {
       db,
-      caps: { skipLocked: false, concurrentWriters: false, maxParams: 30000, dialect: 'sqlite' },
+      caps: { skipLocked: false, concurrentWriters: false, notify: false, maxParams: 30000, dialect: 'sqlite' },
       location: file,
       close: () => db.destroy(),
     };
