@@ -30,9 +30,6 @@ for (const dialect of storeDialects()) {
     let drId: number;
     beforeAll(async () => {
       api = await startTestApi(dialect, { anneal: false });
-      // TEMP until startTestApi authenticates by default
-      const call = api.call.bind(api);
-      api.call = (m, u, p, h = {}) => call(m, u, p, { authorization: `Basic ${Buffer.from('crowbar:crowbar').toString('base64')}`, ...h });
       expect((await api.call('POST', '/api/v2/barclamps', { value: BARCLAMP })).status).toBe(200);
       expect((await api.call('POST', '/api/v2/deployments', { name: 'attrdep' })).status).toBe(200);
       nodeId = (await api.cb.engine.createNode({ name: 'n1.crowbar.test', hammers: ['sim'] })).id;

@@ -35,9 +35,6 @@ for (const dialect of storeDialects()) {
     let api: TestApi;
     beforeAll(async () => {
       api = await startTestApi(dialect, { anneal: false });
-      // TEMP until startTestApi authenticates by default
-      const call = api.call.bind(api);
-      api.call = (m, u, p, h = {}) => call(m, u, p, { authorization: `Basic ${Buffer.from('crowbar:crowbar').toString('base64')}`, ...h });
     });
     afterAll(async () => api?.cleanup());
 
