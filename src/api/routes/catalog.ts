@@ -33,6 +33,16 @@ export function notSupported(what: string) {
     send(reply, 'error', 'error', { message: `${what} is not supported`, status: 405 }, 405);
 }
 
+/**
+ * Importing a barclamp (it names the scripts jigs will run) and performing hammer actions (a
+ * shell on a node, or on the admin host through the local hammer) take an admin user. Without
+ * an authenticated user on the request (no auth plugin) nothing is refused here.
+ */
+function adminOnly(req: FastifyRequest, what: string): void {
+  const user = (req as unknown as { user?: { username: string; is_admin: boolean } | null }).user;
+  if (user && !user.is_admin) throw Object.assign(new Error(`only an admin may ${what}; '${user.username}' is not one`), { statusCode: 403 });
+}
+
 /** `sample`: an object's defaults without id, foreign keys and timestamps. */
 export function sampleOf(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'id' && !k.endsWith('_id') && !k.endsWith('_at')));
@@ -157,6 +167,7 @@ const barclampRoutes: RoutePlugin = (app, { engine }) => {
    * is written. An object is rendered as YAML first, so reported lines are lines of that rendering.
    */
   const importing = async (req: FastifyRequest, reply: FastifyReply) => {
+    adminOnly(req, 'import barclamps');
     const b = body(req);
     const v = b['value'];
     let text: string;
@@ -435,6 +446,7 @@ const hammerRoutes: RoutePlugin = (app, deps: ApiDeps) => {
    * `run` takes an argv, or one string which runs as a shell command line (as ssh did).
    */
   app.post<IdParams>('/api/v2/hammers/:id/perform', async (req, reply) => {
+    adminOnly(req, 'perform hammer actions');
     const b = body(req);
     const h = await requireHammer(engine.db, key(req.params.id));
     const node = await requireNode(engine.db, h.node_id);
