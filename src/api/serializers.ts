@@ -2,7 +2,7 @@
  * Wire objects with the exact key sets of api-compat.md §1.6. Internal fields (blobs, hashes,
  * credentials) never leave through here; new information goes to new endpoints, not new keys.
  */
-import type { Attrib, AvailableHammer, Barclamp, Deployment, DeploymentRole, Hammer, Jig, Node, NodeRole, Role } from '../domain/entities.js';
+import type { Attrib, AvailableHammer, Barclamp, Deployment, DeploymentRole, Hammer, Jig, Node, NodeRole, Role, Run } from '../domain/entities.js';
 import { ROLE_FLAGS } from '../domain/entities.js';
 
 export function nodeJson(n: Node) {
@@ -78,4 +78,27 @@ export function underscore(klass: string): string {
 
 export function availableHammerJson(h: AvailableHammer) {
   return { id: h.id, name: h.name, klass: h.klass, priority: h.priority, created_at: h.created_at, updated_at: h.updated_at };
+}
+
+/**
+ * A run as the original's queue showed it (spec §11.3): `run_data` is the staged input,
+ * `running` is true while the jig works (false for an async run waiting for its retry),
+ * `queue` names the runner (`HighPriorityRunner` for a replay), `job_id` is the run id while
+ * it is running (there is no separate job table).
+ */
+export function runQueueJson(r: Run) {
+  return {
+    id: r.id, node_role_id: r.node_role_id, node_id: r.node_id, run_data: { data: r.inputs ?? {} }, running: r.status === 'running',
+    queue: r.replay_of !== null ? 'HighPriorityRunner' : 'NodeRoleRunner', job_id: r.status === 'running' ? r.id : null,
+  };
+}
+
+/** A run's history record: inputs with provenance, output wall, log, exit status and timings. */
+export function runJson(r: Run) {
+  const ms = r.started_at && r.ended_at ? Date.parse(r.ended_at) - Date.parse(r.started_at) : null;
+  return {
+    id: r.id, node_role_id: r.node_role_id, node_id: r.node_id, jig: r.jig, status: r.status, worker: r.worker, replay_of: r.replay_of,
+    inputs: r.inputs, provenance: r.provenance, wall: r.wall, log: r.log, exit_status: r.exit_status, error: r.error,
+    created_at: r.created_at, started_at: r.started_at, ended_at: r.ended_at, deadline: r.deadline, duration_ms: ms,
+  };
 }

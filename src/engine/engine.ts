@@ -23,6 +23,8 @@ import { getAttribValue, setAttribValue, type AttribTarget, type Bucket } from '
 import { stageInputs, type StagedInput } from './injection.js';
 import type { JsonObject } from '../domain/json.js';
 import { InvalidError, InvalidTransitionError } from '../domain/errors.js';
+import type { DeploymentRole } from '../domain/entities.js';
+import * as ops from './operations.js';
 
 export class Engine implements EngineCore {
   readonly bus = new EngineBus();
@@ -176,6 +178,40 @@ export class Engine implements EngineCore {
 
   async run(id: number) {
     return requireRun(this.db, id);
+  }
+
+  // API operations (operations.ts) ///////////////////////////////////////////////////////
+  /** Node edit with the original's deployment guard, node-role move and annealer target. */
+  changeNode(key: number | string, c: ops.NodeChange): Promise<Node> {
+    return this.tx((ctx) => ops.changeNode(ctx, key, c));
+  }
+  debugNode(key: number | string): Promise<Node> {
+    return this.tx((ctx) => ops.debugNode(ctx, key));
+  }
+  undebugNode(key: number | string): Promise<Node> {
+    return this.tx((ctx) => ops.undebugNode(ctx, key));
+  }
+  deleteNode(key: number | string): Promise<Node> {
+    return this.tx((ctx) => ops.deleteNode(ctx, key));
+  }
+  bindWithData(role: number | string, node: number | string, deployment?: number | string, data?: JsonObject): Promise<NodeRole> {
+    return this.tx((ctx) => ops.bindWithData(ctx, role, node, deployment, data));
+  }
+  setNodeRoleData(id: number, data: JsonObject): Promise<NodeRole> {
+    return this.tx((ctx) => ops.setNodeRoleData(ctx, id, data));
+  }
+  createDeploymentRole(role: number | string, deployment: number | string, data?: JsonObject): Promise<DeploymentRole> {
+    return this.tx((ctx) => ops.createDeploymentRole(ctx, role, deployment, data));
+  }
+  setDeploymentRoleData(id: number, data: JsonObject): Promise<DeploymentRole> {
+    return this.tx((ctx) => ops.setDeploymentRoleData(ctx, id, data));
+  }
+  deleteDeploymentRole(id: number): Promise<DeploymentRole> {
+    return this.tx((ctx) => ops.deleteDeploymentRole(ctx, id));
+  }
+  /** What committing the deployment would do; nothing is written. */
+  planDeployment(key: number | string, o?: { inputs?: boolean; inputLimit?: number }): Promise<ops.DeploymentPlan> {
+    return ops.planDeployment(this, key, o);
   }
 }
 
