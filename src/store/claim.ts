@@ -91,6 +91,23 @@ export async function claimRunnable(tx: Tx, caps: Capabilities, o: ClaimOptions)
   }
   const rows = caps.skipLocked ? await q.modifyEnd(sql`for update of nr, n skip locked`).execute() : await q.execute();
 
+  // `busy` was counted in the statement's snapshot, which may predate the commit of another
+  // annealer's claim on the same node (its node lock was released by the time we took it). Now
+  // that we hold the node locks, a new statement sees every claim committed on those nodes.
+  const busyNow = new Map<number, number>();
+  if (caps.skipLocked && rows.length) {
+    for (const c of chunks([...new Set(rows.map((r) => r.node_id))])) {
+      const counts = await tx
+        .selectFrom('node_roles')
+        .select(['node_id', (e) => e.fn.countAll<number>().as('c')])
+        .where('node_id', 'in', c)
+        .where('state', '=', S.TRANSITION)
+        .groupBy('node_id')
+        .execute();
+      for (const r of counts) busyNow.set(r.node_id, Number(r.c));
+    }
+  }
+
   // one pass in (cohort, id) order: respect per-node limits and the two budgets
   const perNode = new Map<number, number>();
   const inline = new Set(o.inlineJigs);
@@ -98,7 +115,7 @@ export async function claimRunnable(tx: Tx, caps: Capabilities, o: ClaimOptions)
   let inl = o.inlineLimit;
   const picked: typeof rows = [];
   for (const r of rows) {
-    const used = perNode.get(r.node_id) ?? Number(r.busy);
+    const used = perNode.get(r.node_id) ?? (caps.skipLocked ? busyNow.get(r.node_id) ?? 0 : Number(r.busy));
     if (used >= o.perNode) continue;
     if (inline.has(o.effectiveJig(r.jig_name))) {
       if (inl <= 0) continue;
