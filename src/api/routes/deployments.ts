@@ -5,9 +5,14 @@
  */
 import type { RoutePlugin } from '../app.js';
 import { body, key, optString, ref, reqString, send, sendDeleted, sendList, sendObj } from '../wire.js';
-import { deploymentJson } from '../serializers.js';
+import { deploymentJson, deploymentRoleJson, nodeJson, roleJson } from '../serializers.js';
 import { computedState } from '../../engine/deployments.js';
-import { listDeployments, requireDeployment } from '../../store/deployments.js';
+import { listDeploymentRoles, listDeployments, requireDeployment } from '../../store/deployments.js';
+import { childrenOf, listNodeRoles } from '../../store/node-roles.js';
+import { listNodes, nodesByIds } from '../../store/nodes.js';
+import { rolesByIds } from '../../store/roles.js';
+import { InvalidError } from '../../domain/errors.js';
+import { nodeRolesOut } from './node-roles.js';
 import type { Deployment } from '../../domain/entities.js';
 import type { Engine } from '../../engine/engine.js';
 
@@ -64,4 +69,53 @@ export const deploymentRoutes: RoutePlugin = (app, { engine }) => {
   }
 
   app.get('/api/v2/deployments/sample', async (_req, reply) => send(reply, T, 'obj', { name: '', description: '', system: false, parent_id: null, state: 0 }));
+
+  // nested lists (spec §11.2)
+  app.get<{ Params: { id: string } }>('/api/v2/deployments/:id/node_roles', async (req, reply) => {
+    const d = await one(req.params.id);
+    return sendList(reply, 'node_role', await nodeRolesOut(engine.db, await listNodeRoles(engine.db, { deploymentId: d.id })));
+  });
+  app.get<{ Params: { id: string } }>('/api/v2/deployments/:id/deployment_roles', async (req, reply) => {
+    const d = await one(req.params.id);
+    return sendList(reply, 'deployment_role', (await listDeploymentRoles(engine.db, d.id)).map(deploymentRoleJson));
+  });
+  /** Roles with a deployment-role in the deployment. */
+  app.get<{ Params: { id: string } }>('/api/v2/deployments/:id/roles', async (req, reply) => {
+    const d = await one(req.params.id);
+    const roles = await rolesByIds(engine.db, (await listDeploymentRoles(engine.db, d.id)).map((dr) => dr.role_id));
+    return sendList(reply, 'role', [...roles.values()].sort((a, b) => a.cohort - b.cohort || a.name.localeCompare(b.name)).map(roleJson));
+  });
+  /** Nodes that belong to the deployment (their NRs may live in other deployments too). */
+  app.get<{ Params: { id: string } }>('/api/v2/deployments/:id/nodes', async (req, reply) => {
+    const d = await one(req.params.id);
+    return sendList(reply, 'node', (await listNodes(engine.db, { deploymentId: d.id })).map(nodeJson));
+  });
+
+  /** The node-role graph: `[{id, name: "<node>: <role>", adjacencies: [{nodeTo: child, nodeFrom: it}]}]`. */
+  app.get<{ Params: { id: string } }>('/api/v2/deployments/:id/graph', async (req, reply) => {
+    const d = await one(req.params.id);
+    const nrs = await listNodeRoles(engine.db, { deploymentId: d.id });
+    const nodes = await nodesByIds(engine.db, [...new Set(nrs.map((n) => n.node_id))]);
+    const roles = await rolesByIds(engine.db, nrs.map((n) => n.role_id));
+    const kids = await childrenOf(engine.db, nrs.map((n) => n.id));
+    return send(reply, T, 'array', nrs.map((nr) => ({
+      id: nr.id,
+      name: `${nodes.get(nr.node_id)?.name ?? nr.node_id}: ${roles.get(nr.role_id)?.name ?? nr.role_id}`,
+      adjacencies: (kids.get(nr.id) ?? []).sort((a, b) => a.id - b.id).map((c) => ({ nodeTo: c.id, nodeFrom: nr.id })),
+    })));
+  });
+
+  /**
+   * What `PUT …/commit` would do, without doing it: the node-roles that would become TODO or
+   * BLOCKED (and why) in annealer order with their staged inputs, and the deployment-role
+   * attribs whose proposed value differs from the committed one. `?inputs=false` leaves the
+   * inputs out (they are also left out past 500 node-roles).
+   */
+  app.get<{ Params: { id: string }; Querystring: { inputs?: string } }>('/api/v2/deployments/:id/plan', async (req, reply) => {
+    const d = await one(req.params.id);
+    const raw = req.query.inputs;
+    if (raw !== undefined && !['true', 'false', '1', '0'].includes(raw)) throw new InvalidError(`'inputs' must be true or false`, { field: 'inputs' });
+    const plan = await engine.planDeployment(d.id, { inputs: raw === undefined || raw === 'true' || raw === '1' });
+    return send(reply, 'deployment_plan', 'obj', plan);
+  });
 };
