@@ -19,6 +19,7 @@ import { nodeRolesRoutes } from './routes/node-roles.js';
 import { runsRoutes } from './routes/runs.js';
 import { eventsRoutes } from './routes/events.js';
 import { usersRoutes } from './routes/users.js';
+import { deploymentRoleRoutes } from './routes/deployment-roles.js';
 
 export interface ApiDeps {
   engine: Engine;
@@ -37,6 +38,7 @@ export const routePlugins: RoutePlugin[] = [
   attribsRoutes,
   nodesRoutes,
   nodeRolesRoutes,
+  deploymentRoleRoutes,
   runsRoutes,
   eventsRoutes,
   usersRoutes,
