@@ -35,6 +35,8 @@ export interface CrowbarConfig {
   /** restore the original: a node going not-alive resets its node-roles */
   resetOnNodeDeath: boolean;
   logLevel: string;
+  /** first password of the `crowbar` admin user (CROWBAR_ADMIN_PASSWORD); generated and logged once when absent outside dev */
+  adminPassword?: string;
 }
 
 export function compileConfig(partial: Partial<CrowbarConfig>, env: NodeJS.ProcessEnv = process.env): CrowbarConfig {
@@ -55,5 +57,6 @@ export function compileConfig(partial: Partial<CrowbarConfig>, env: NodeJS.Proce
     haltNodeOnError: partial.haltNodeOnError ?? env.CROWBAR_HALT_NODE_ON_ERROR === '1',
     resetOnNodeDeath: partial.resetOnNodeDeath ?? env.CROWBAR_RESET_ON_NODE_DEATH === '1',
     logLevel: partial.logLevel ?? env.CROWBAR_LOG_LEVEL ?? 'info',
+    adminPassword: partial.adminPassword ?? (env.CROWBAR_ADMIN_PASSWORD || undefined),
   };
 }

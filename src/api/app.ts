@@ -19,6 +19,7 @@ import { nodeRolesRoutes } from './routes/node-roles.js';
 import { runsRoutes } from './routes/runs.js';
 import { eventsRoutes } from './routes/events.js';
 import { usersRoutes } from './routes/users.js';
+import { groupsRoutes } from './routes/groups.js';
 import { deploymentRoleRoutes } from './routes/deployment-roles.js';
 
 export interface ApiDeps {
@@ -42,6 +43,7 @@ export const routePlugins: RoutePlugin[] = [
   runsRoutes,
   eventsRoutes,
   usersRoutes,
+  groupsRoutes,
 ];
 
 export async function buildApp(deps: ApiDeps, plugins: RoutePlugin[] = routePlugins): Promise<FastifyInstance> {

@@ -80,6 +80,15 @@ export function availableHammerJson(h: AvailableHammer) {
   return { id: h.id, name: h.name, klass: h.klass, priority: h.priority, created_at: h.created_at, updated_at: h.updated_at };
 }
 
+/** Devise hid the password and tracking columns: exactly these seven keys. */
+export function userJson(u: { id: number; username: string; email: string | null; is_admin: boolean; is_locked: boolean; created_at: string; updated_at: string }) {
+  return { id: u.id, username: u.username, email: u.email, is_admin: u.is_admin, is_locked: u.is_locked, created_at: u.created_at, updated_at: u.updated_at };
+}
+
+export function groupJson(g: { id: number; name: string; description: string; category: string; order: number; created_at: string; updated_at: string }) {
+  return { id: g.id, name: g.name, description: g.description, category: g.category, order: g.order, created_at: g.created_at, updated_at: g.updated_at };
+}
+
 /**
  * A run as the original's queue showed it (spec §11.3): `run_data` is the staged input,
  * `running` is true while the jig works (false for an async run waiting for its retry),

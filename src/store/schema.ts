@@ -251,11 +251,39 @@ export interface UserTable {
   username: string;
   email: string | null;
   password_hash: string | null;
+  /** MD5(username:Crowbar:password) for HTTP Digest; null = Digest unavailable for this user */
+  digest_ha1: string | null;
   is_admin: Bool;
   is_locked: Bool;
   settings: JsonText;
   created_at: Stamp;
   updated_at: Stamp;
+}
+
+/** Bearer API tokens; only the SHA-256 of the token is kept. */
+export interface ApiTokenTable {
+  id: Generated<number>;
+  user_id: number;
+  name: string;
+  token_hash: string;
+  created_at: Stamp;
+  last_used_at: Stamp | null;
+}
+
+/** Form-login sessions; only the SHA-256 of the cookie value is kept. */
+export interface SessionTable {
+  id: Generated<number>;
+  user_id: number;
+  token_hash: string;
+  created_at: Stamp;
+  expires_at: Stamp;
+}
+
+/** Server-wide secrets shared by every server on the database (e.g. the Digest nonce key). */
+export interface AuthSecretTable {
+  name: string;
+  value: string;
+  created_at: Stamp;
 }
 
 /** Append-only event log; `id` is the monotonically increasing SSE event id. */
@@ -290,6 +318,9 @@ export interface Database {
   groups: GroupTable;
   node_groups: NodeGroupTable;
   users: UserTable;
+  api_tokens: ApiTokenTable;
+  sessions: SessionTable;
+  auth_secrets: AuthSecretTable;
   events: EventTable;
   settings: SettingTable;
 }

@@ -37,7 +37,7 @@ for (const dialect of storeDialects()) {
       const r = await api.call('POST', '/api/v2/deployments', { description: 'no name' });
       expect(r.status).toBe(422);
       expect(r.body.message).toMatch(/'name' is required/);
-      const bad = await api.app.inject({ method: 'POST', url: '/api/v2/deployments', headers: { 'content-type': 'application/json' }, payload: '{"name": ' });
+      const bad = await api.inject({ method: 'POST', url: '/api/v2/deployments', headers: { 'content-type': 'application/json' }, payload: '{"name": ' });
       expect(bad.statusCode).toBe(400);
       expect(bad.headers['content-type']).toBe('application/vnd.crowbar.error.error+json; version=2.0');
       expect((await api.call('PUT', '/api/v2/deployments/system/propose')).status).toBe(409);

@@ -4,6 +4,7 @@
  */
 import type { CreateTableBuilder, Kysely, Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001-initial.js';
+import * as m0002 from './0002-auth.js';
 
 export interface MigrationContext {
   /** adds the dialect's auto-increment primary key column `id` */
@@ -11,7 +12,7 @@ export interface MigrationContext {
 }
 
 type Step = { up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> };
-const steps: Record<string, Step> = { '0001-initial': m0001 };
+const steps: Record<string, Step> = { '0001-initial': m0001, '0002-auth': m0002 };
 
 export function migrationProvider(ctx: MigrationContext): MigrationProvider {
   return {
