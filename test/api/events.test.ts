@@ -193,7 +193,7 @@ for (const dialect of storeDialects()) {
       const res = await fetch(`${base}/api/v2/events`, { headers: { ...api.authHeaders, 'last-event-id': 'yesterday' } });
       expect(res.status).toBe(422);
       expect(res.headers.get('content-type')).toBe('application/vnd.crowbar.error.error+json; version=2.0');
-      expect((await res.json()).message).toMatch(/'Last-Event-ID' must be a stored event id/);
+      expect(((await res.json()) as { message: string }).message).toMatch(/'Last-Event-ID' must be a stored event id/);
       const bad = await fetch(`${base}/api/v2/events?after=-1`, { headers: api.authHeaders });
       expect(bad.status).toBe(422);
       await bad.arrayBuffer();
