@@ -30,14 +30,14 @@ const seconds = (name: string) => (v: string) => {
 
 function serverOptions(cmd: Command): Command {
   return cmd
-    .option('-d, --data-dir <dir>', 'data directory (SQLite file, run scratch, sim sandboxes)', 'data')
+    .option('-d, --data-dir <dir>', 'data directory: SQLite file, run scratch, sim sandboxes (default: $CROWBAR_DATA_DIR or ./data)')
     .option('--database <url>', 'PostgreSQL URL (default: DATABASE_URL, else the embedded SQLite file)')
-    .option('--dev', 'development mode: the test jig is active and stands in for inactive jigs', false)
+    .option('--dev', 'development mode: the test jig is active and stands in for inactive jigs (default: $CROWBAR_DEV=1)')
     .option('--concurrency <n>', 'global limit of concurrent runs', int('--concurrency'))
     .option('--per-node <n>', 'runs in flight per node', int('--per-node'))
     .option('--barclamps <dir...>', 'extra barclamp directories to import')
     .option('--run-timeout <seconds>', 'override every run timeout', int('--run-timeout'))
-    .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info');
+    .option('--log-level <level>', 'fatal, error, warn, info, debug (default: $CROWBAR_LOG_LEVEL or info)');
 }
 
 function configFrom(o: Record<string, any>): CrowbarConfig {
@@ -59,8 +59,8 @@ export function program(): Command {
   const p = new Command('crowbar').description('OpenCrowbar: take servers to a configured ready state and keep them there').showHelpAfterError();
 
   serverOptions(p.command('serve').description('run the server: store, barclamps, bootstrap, annealer and HTTP API'))
-    .option('-p, --port <port>', 'HTTP port', int('--port'), 3000)
-    .option('--host <addr>', 'HTTP bind address', '127.0.0.1')
+    .option('-p, --port <port>', 'HTTP port (default: $CROWBAR_PORT or 3000)', int('--port'))
+    .option('--host <addr>', 'HTTP bind address (default: $CROWBAR_HOST or 127.0.0.1)')
     .action(async (o) => {
       const config = configFrom(o);
       const release = config.databaseUrl ? () => undefined : takeDataDirLock(config.dataDir, 'crowbar serve');
@@ -96,7 +96,7 @@ export function program(): Command {
     .action(async (o) => {
       const config = configFrom(o);
       const release = config.databaseUrl ? () => undefined : takeDataDirLock(config.dataDir, 'crowbar sim');
-      const log = pino({ level: o.logLevel === 'info' ? 'warn' : o.logLevel });
+      const log = pino({ level: o.logLevel ?? process.env.CROWBAR_LOG_LEVEL ?? 'warn' });
       const cb = await startCrowbar(config, { log, anneal: false });
       const out = (s: string) => process.stdout.write(s);
       try {
