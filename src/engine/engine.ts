@@ -169,6 +169,7 @@ export class Engine implements EngineCore {
       const run = await this.db.selectFrom('runs').select(['id', 'status', 'started_at']).where('node_role_id', '=', id).orderBy('id', 'desc').executeTakeFirst();
       reasons.push({ reason: run?.status === 'async' ? 'async_in_progress' : 'in_flight', run_id: run?.id, since: run?.started_at });
     }
+    if (!nr.available) reasons.push({ reason: 'outside_target', node: node.name, target_role_id: node.target_role_id });
     if (nr.state === S.TODO && reasons.length === 0) {
       const busy = await this.db.selectFrom('node_roles').select('id').where('node_id', '=', nr.node_id).where('state', '=', S.TRANSITION).execute();
       reasons.push(busy.length ? { reason: 'node_busy', running: busy.map((b) => b.id) } : { reason: 'waiting_for_slot' });
