@@ -217,6 +217,7 @@ for (const dialect of storeDialects()) {
       for (let i = 0; i < 500 && (await api.call('GET', `/api/v2/node_roles/${avail['test-library'].id}`)).body.state !== 0; i++) await new Promise((r) => setTimeout(r, 20));
       expect((await api.call('GET', `/api/v2/node_roles/${avail['test-library'].id}`)).body.state).toBe(0);
       expect((await api.call('GET', `/api/v2/node_roles/${avail['test-client'].id}`)).body.state).toBe(1);
+      expect((await api.call('GET', `/api/v2/node_roles/${avail['test-client'].id}/why`)).body.reasons).toEqual([{ reason: 'outside_target', node: 'dbg.example.com', target_role_id: server.id }]);
       expect((await api.call('GET', `/api/v2/node_roles/${fails.id}`)).body).toMatchObject({ state: 1, run_count: 0 });
 
       const dbg = await api.call('PUT', '/api/v2/nodes/dbg.example.com/debug');
