@@ -23,7 +23,7 @@ import { endRuns, renewLeases, setRunInputs, setRunReplayOf, takeReplay, type Ru
 import { listJigs } from '../store/jigs.js';
 import { rolesByIds } from '../store/roles.js';
 import { getBarclamp } from '../store/barclamps.js';
-import { now } from '../store/db.js';
+import { chunks, now } from '../store/db.js';
 import type { JigRegistry } from '../jigs/registry.js';
 import type { JigContext, JigDefinition, JigResult } from '../jigs/types.js';
 import { JigFailure } from '../jigs/types.js';
@@ -249,7 +249,18 @@ export class Annealer {
   }
 
   /** Writes finished runs and moves their node-roles on. */
-  private async record(ctx: Ctx, done: Completion[]): Promise<void> {
+  private async record(ctx: Ctx, all: Completion[]): Promise<void> {
+    // A run whose lease expired may have been recovered (interrupted, re-queued) by another
+    // annealer while this one was still working on it: its late result must not win.
+    const live = new Set<number>();
+    for (const c of chunks(all.map((d) => d.claim.runId))) {
+      const rows = await ctx.tx.selectFrom('runs').select('id').where('id', 'in', c).where('status', '=', 'running').execute();
+      for (const r of rows) live.add(r.id);
+    }
+    const done = all.filter((d) => live.has(d.claim.runId));
+    if (done.length < all.length) {
+      this.log.warn({ runs: all.filter((d) => !live.has(d.claim.runId)).map((d) => d.claim.runId) }, 'discarding results of runs that were recovered by another annealer after their lease expired');
+    }
     const current = new Map((await briefs(ctx.tx, done.map((d) => d.claim.nodeRoleId))).map((b) => [b.id, b]));
     const ends: RunEnd[] = [];
     const succeeded: number[] = [];

@@ -89,14 +89,52 @@ export async function claimRunnable(tx: Tx, caps: Capabilities, o: ClaimOptions)
       not(exists(selectFrom('node_roles as e').select('e.id').whereRef('e.node_id', '=', 'nr.node_id').where('e.state', '=', S.ERROR))),
     );
   }
-  const rows = caps.skipLocked ? await q.modifyEnd(sql`for update of nr, n skip locked`).execute() : await q.execute();
+  const rows = await q.execute();
 
-  // `busy` was counted in the statement's snapshot, which may predate the commit of another
-  // annealer's claim on the same node (its node lock was released by the time we took it). Now
-  // that we hold the node locks, a new statement sees every claim committed on those nodes.
-  const busyNow = new Map<number, number>();
-  if (caps.skipLocked && rows.length) {
-    for (const c of chunks([...new Set(rows.map((r) => r.node_id))])) {
+  // one pass in (cohort, id) order: respect per-node limits and the two budgets
+  const pick = (candidates: typeof rows, busy: (nodeId: number, snapshot: number) => number) => {
+    const perNode = new Map<number, number>();
+    const inline = new Set(o.inlineJigs);
+    let slots = o.slots;
+    let inl = o.inlineLimit;
+    const out: typeof rows = [];
+    for (const r of candidates) {
+      const used = perNode.get(r.node_id) ?? busy(r.node_id, Number(r.busy));
+      if (used >= o.perNode) continue;
+      if (inline.has(o.effectiveJig(r.jig_name))) {
+        if (inl <= 0) continue;
+        inl--;
+      } else {
+        if (slots <= 0) continue;
+        slots--;
+      }
+      perNode.set(r.node_id, used + 1);
+      out.push(r);
+    }
+    return out;
+  };
+  let picked = pick(rows, (_n, snapshot) => snapshot);
+
+  if (caps.skipLocked && picked.length) {
+    // Lock only what we mean to claim (and its nodes): another annealer skips these rows and
+    // claims the rest of the window instead of waiting or finding nothing.
+    const locked = new Set<number>();
+    for (const c of chunks(picked.map((p) => p.id))) {
+      const got = await tx
+        .selectFrom('node_roles as nr')
+        .innerJoin('nodes as n', 'n.id', 'nr.node_id')
+        .select('nr.id')
+        .where('nr.id', 'in', c)
+        .where('nr.state', '=', S.TODO)
+        .modifyEnd(sql`for update of nr, n skip locked`)
+        .execute();
+      for (const g of got) locked.add(g.id);
+    }
+    // The window's `busy` came from a snapshot that may predate another annealer's committed
+    // claim on the same node; now that we hold the node locks, a new statement sees them all.
+    const busyNow = new Map<number, number>();
+    const lockedRows = picked.filter((p) => locked.has(p.id));
+    for (const c of chunks([...new Set(lockedRows.map((r) => r.node_id))])) {
       const counts = await tx
         .selectFrom('node_roles')
         .select(['node_id', (e) => e.fn.countAll<number>().as('c')])
@@ -106,26 +144,7 @@ export async function claimRunnable(tx: Tx, caps: Capabilities, o: ClaimOptions)
         .execute();
       for (const r of counts) busyNow.set(r.node_id, Number(r.c));
     }
-  }
-
-  // one pass in (cohort, id) order: respect per-node limits and the two budgets
-  const perNode = new Map<number, number>();
-  const inline = new Set(o.inlineJigs);
-  let slots = o.slots;
-  let inl = o.inlineLimit;
-  const picked: typeof rows = [];
-  for (const r of rows) {
-    const used = perNode.get(r.node_id) ?? (caps.skipLocked ? busyNow.get(r.node_id) ?? 0 : Number(r.busy));
-    if (used >= o.perNode) continue;
-    if (inline.has(o.effectiveJig(r.jig_name))) {
-      if (inl <= 0) continue;
-      inl--;
-    } else {
-      if (slots <= 0) continue;
-      slots--;
-    }
-    perNode.set(r.node_id, used + 1);
-    picked.push(r);
+    picked = pick(lockedRows, (nodeId) => busyNow.get(nodeId) ?? 0);
   }
   return picked.map((p) => ({
     nodeRoleId: p.id,

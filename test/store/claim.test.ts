@@ -218,11 +218,7 @@ for (const dialect of storeDialects()) {
         expect(ids(await claim({ perNode: 2 })).filter((i) => c1.some((c) => c.nodeRoleId === i))).toEqual([]);
       });
 
-      // KNOWN BUG (reported): the claim query locks every candidate row it scans (up to
-      // 2 × (slots + inline batch) node-roles and their nodes), not just the ones it picks, for
-      // the whole claiming transaction — so while one annealer claims, the others find nothing.
-      // Flip `it.fails` to `it` once claimRunnable locks only what it claims.
-      it.fails('while one claimer holds its claim open, another still gets the nodes it did not claim', async () => {
+      it('while one claimer holds its claim open, another still gets the nodes it did not claim', async () => {
         const { nodes } = await fleet([['sc-a'], ['sc-a'], ['sc-a'], ['sc-a']]);
         const t1 = heldClaim();
         try {
