@@ -1,9 +1,11 @@
 /**
  * `npm run bench [-- scenario…]`: the budgets of DESIGN.md §4, measured. Each scenario prints
  * human lines and ends with one machine-readable line `bench <scenario>: key=value …`.
- * Scenarios: anneal-noop-sqlite, anneal-noop-postgres (when DATABASE_URL is set).
+ * Scenarios: anneal-noop-sqlite, anneal-noop-postgres (when DATABASE_URL is set), api-get-node,
+ * api-list-nodes.
  */
 import { annealNoop } from './anneal-noop.js';
+import { apiGetNode, apiListNodes } from './api.js';
 
 type Scenario = { name: string; run: () => Promise<Record<string, string | number>>; enabled: () => boolean; why?: string };
 
@@ -15,6 +17,8 @@ const scenarios: Scenario[] = [
     enabled: () => Boolean(process.env.DATABASE_URL),
     why: 'set DATABASE_URL to a PostgreSQL database to run it',
   },
+  { name: 'api-get-node', run: apiGetNode, enabled: () => true },
+  { name: 'api-list-nodes', run: apiListNodes, enabled: () => true },
 ];
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
