@@ -10,6 +10,7 @@ import type { HammerRegistry } from '../hammers/index.js';
 import { coerceError } from '../domain/errors.js';
 import { errorBody, send, statusFor } from './wire.js';
 import { registerAuth } from './auth.js';
+import { collectRoutes } from './openapi.js';
 import { statusRoutes } from './routes/status.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import { catalogRoutes } from './routes/catalog.js';
@@ -21,6 +22,7 @@ import { eventsRoutes } from './routes/events.js';
 import { usersRoutes } from './routes/users.js';
 import { groupsRoutes } from './routes/groups.js';
 import { deploymentRoleRoutes } from './routes/deployment-roles.js';
+import { docsRoutes } from './routes/docs.js';
 
 export interface ApiDeps {
   engine: Engine;
@@ -44,6 +46,7 @@ export const routePlugins: RoutePlugin[] = [
   eventsRoutes,
   usersRoutes,
   groupsRoutes,
+  docsRoutes,
 ];
 
 export async function buildApp(deps: ApiDeps, plugins: RoutePlugin[] = routePlugins): Promise<FastifyInstance> {
@@ -70,6 +73,7 @@ export async function buildApp(deps: ApiDeps, plugins: RoutePlugin[] = routePlug
   });
   app.setNotFoundHandler((req, reply) => send(reply, 'error', 'error', { status: 404, message: `no route for ${req.method} ${req.url}` }, 404));
 
+  collectRoutes(app); // every route from here on, for the OpenAPI document (openapi.ts)
   await registerAuth(app, deps);
   for (const plugin of plugins) await plugin(app, deps);
   return app;
