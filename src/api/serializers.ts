@@ -5,7 +5,10 @@
 import type { Attrib, AvailableHammer, Barclamp, Deployment, DeploymentRole, Hammer, Jig, Node, NodeRole, Role, Run } from '../domain/entities.js';
 import { ROLE_FLAGS } from '../domain/entities.js';
 
-export function nodeJson(n: Node) {
+/** What nodeJson reads of a node (store/rows.ts NODE_SHOWN_COLUMNS): listings need not load the rest. */
+export type NodeShown = Pick<Node, 'id' | 'name' | 'description' | 'admin' | 'target_role_id' | 'deployment_id' | 'allocated' | 'alive' | 'available' | 'bootenv' | 'quirks' | 'system' | 'created_at' | 'updated_at'>;
+
+export function nodeJson(n: NodeShown) {
   return {
     id: n.id, name: n.name, description: n.description, admin: n.admin, target_role_id: n.target_role_id,
     deployment_id: n.deployment_id, allocated: n.allocated, alive: n.alive, available: n.available, bootenv: n.bootenv,

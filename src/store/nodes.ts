@@ -6,7 +6,7 @@ import type { Hammer, Node } from '../domain/entities.js';
 import { NotFoundError } from '../domain/errors.js';
 import type { JsonObject } from '../domain/json.js';
 import { now, toJson, type Tx } from './db.js';
-import { bool, toHammer, toNode } from './rows.js';
+import { bool, toHammer, toNode, toNodeShown, NODE_SHOWN_COLUMNS, type NodeShown } from './rows.js';
 
 export async function getNode(tx: Tx, key: number | string): Promise<Node | undefined> {
   const q = tx.selectFrom('nodes').selectAll();
@@ -29,6 +29,23 @@ const NO_DISCOVERY = [
 export async function getNodeLite(tx: Tx, id: number): Promise<Node | undefined> {
   const row = await tx.selectFrom('nodes').select(NO_DISCOVERY).where('id', '=', id).executeTakeFirst();
   return row && toNode({ ...row, discovery: '{}' });
+}
+
+/** A node by id or name (lower-cased), without its discovery blob: what the API shows of a node. */
+export async function getNodeLiteByKey(tx: Tx, key: number | string): Promise<Node | undefined> {
+  const q = tx.selectFrom('nodes').select(NO_DISCOVERY);
+  const row = await (typeof key === 'number' || /^\d+$/.test(key)
+    ? q.where('id', '=', Number(key))
+    : q.where('name', '=', String(key).toLowerCase())
+  ).executeTakeFirst();
+  return row && toNode({ ...row, discovery: '{}' });
+}
+
+/** Every node as the API shows it (NODE_SHOWN_COLUMNS): no discovery blobs (~130 MB of JSON for 10,000 sim nodes). */
+export async function listNodesShown(tx: Tx, filter: { deploymentId?: number } = {}): Promise<NodeShown[]> {
+  let q = tx.selectFrom('nodes').select(NODE_SHOWN_COLUMNS).orderBy('id');
+  if (filter.deploymentId !== undefined) q = q.where('deployment_id', '=', filter.deploymentId);
+  return (await q.execute()).map(toNodeShown);
 }
 
 export async function nodeDiscovery(tx: Tx, id: number): Promise<JsonObject> {

@@ -73,6 +73,22 @@ export function toNode(r: Selectable<NodeTable>): Node {
   };
 }
 
+/** The node columns the API shows (nodeJson's): no discovery, hint or notes. */
+export const NODE_SHOWN_COLUMNS = [
+  'id', 'name', 'description', 'admin', 'system', 'target_role_id', 'deployment_id', 'quirks', 'allocated', 'alive', 'available',
+  'bootenv', 'created_at', 'updated_at',
+] as const;
+export type NodeShown = Pick<Node, (typeof NODE_SHOWN_COLUMNS)[number]>;
+
+/** toNode for those columns only; no spread, so 10,000 rows convert in a few ms. */
+export function toNodeShown(r: Pick<Selectable<NodeTable>, (typeof NODE_SHOWN_COLUMNS)[number]>): NodeShown {
+  return {
+    id: r.id, name: r.name, description: r.description, admin: b(r.admin), system: b(r.system), target_role_id: r.target_role_id,
+    deployment_id: r.deployment_id, quirks: r.quirks === '[]' ? [] : fromJson<string[]>(r.quirks, []), allocated: b(r.allocated),
+    alive: b(r.alive), available: b(r.available), bootenv: r.bootenv, created_at: r.created_at, updated_at: r.updated_at,
+  };
+}
+
 export function toNodeRole(r: Selectable<NodeRoleTable>): NodeRole {
   return {
     ...r,
