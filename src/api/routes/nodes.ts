@@ -19,7 +19,7 @@ import type { NodeChange } from '../../engine/operations.js';
 import type { HammerRegistry } from '../../hammers/index.js';
 import type { NodeHammer, PowerAction } from '../../hammers/types.js';
 import { findNodeRole, listNodeRoles } from '../../store/node-roles.js';
-import { getNode, listNodes, nodeHammers, requireNode } from '../../store/nodes.js';
+import { getNode, getNodeLiteByKey, listNodesShown, nodeHammers, requireNode } from '../../store/nodes.js';
 import { requireRole, rolesByIds } from '../../store/roles.js';
 import type { Tx } from '../../store/db.js';
 
@@ -30,14 +30,18 @@ const NODE_FIELDS = ['name', 'description', 'target_role_id', 'deployment_id', '
 
 const MAC_RE = /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i;
 
-/** A node by id or name; `admin` is the (first available) admin node, as in the original. */
-export async function findNode(db: Tx, raw: string): Promise<Node> {
+/**
+ * A node by id or name; `admin` is the (first available) admin node, as in the original.
+ * `lite` leaves out the discovery blob (tens of KB of inventory JSON per node), which nodeJson
+ * never shows: every /api/v2/nodes route asks for that.
+ */
+export async function findNode(db: Tx, raw: string, lite = false): Promise<Node> {
   const k = key(raw);
-  const found = await getNode(db, k);
+  const found = await (lite ? getNodeLiteByKey(db, k) : getNode(db, k));
   if (found) return found;
   if (raw === 'admin') {
     const admin = await db.selectFrom('nodes').select('id').where('admin', '=', 1).orderBy('available', 'desc').orderBy('id').executeTakeFirst();
-    if (admin) return requireNode(db, admin.id);
+    if (admin) return lite ? ((await getNodeLiteByKey(db, admin.id)) ?? requireNode(db, admin.id)) : requireNode(db, admin.id);
   }
   throw new NotFoundError('node', typeof k === 'string' ? k.toLowerCase() : k);
 }
@@ -126,10 +130,10 @@ function nodeChange(b: Body): NodeChange {
 
 export const nodesRoutes: RoutePlugin = (app, { engine, hammers, log }) => {
   const T = 'node';
-  const one = (raw: string) => findNode(engine.db, raw);
+  const one = (raw: string) => findNode(engine.db, raw, true);
   const sendNode = (reply: FastifyReply, n: Node) => sendObj(reply, T, nodeJson(n));
 
-  app.get('/api/v2/nodes', async (_req, reply) => sendList(reply, T, (await listNodes(engine.db)).map(nodeJson)));
+  app.get('/api/v2/nodes', async (_req, reply) => sendList(reply, T, (await listNodesShown(engine.db)).map(nodeJson)));
 
   app.get('/api/v2/nodes/sample', async (_req, reply) =>
     sendObj(reply, T, sampleOf({
@@ -137,7 +141,7 @@ export const nodesRoutes: RoutePlugin = (app, { engine, hammers, log }) => {
       available: false, bootenv: 'sledgehammer', quirks: [], system: false,
     })));
 
-  app.post('/api/v2/nodes/match', async (req, reply) => sendList(reply, T, matching((await listNodes(engine.db)).map(nodeJson), body(req))));
+  app.post('/api/v2/nodes/match', async (req, reply) => sendList(reply, T, matching((await listNodesShown(engine.db)).map(nodeJson), body(req))));
 
   app.get<IdParams>('/api/v2/nodes/:id', async (req, reply) => sendNode(reply, await one(req.params.id)));
 
