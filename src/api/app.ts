@@ -22,6 +22,7 @@ import { eventsRoutes } from './routes/events.js';
 import { usersRoutes } from './routes/users.js';
 import { groupsRoutes } from './routes/groups.js';
 import { deploymentRoleRoutes } from './routes/deployment-roles.js';
+import { simRoutes } from './routes/sim.js';
 import { docsRoutes } from './routes/docs.js';
 
 export interface ApiDeps {
@@ -46,6 +47,7 @@ export const routePlugins: RoutePlugin[] = [
   eventsRoutes,
   usersRoutes,
   groupsRoutes,
+  simRoutes,
   docsRoutes,
 ];
 
