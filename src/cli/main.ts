@@ -15,6 +15,7 @@ import { coerceError } from '../domain/errors.js';
 import type { JsonObject } from '../domain/json.js';
 import type { Engine } from '../engine/engine.js';
 import { fromJson } from '../store/db.js';
+import { registerApiCommands, simClient, simViaApi } from './commands/index.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -92,8 +93,12 @@ export function program(): Command {
     .option('--deployment <name>', 'deployment for the nodes (created and committed if missing)')
     .option('--roles <roles>', 'comma-separated roles to bind on every node', (v) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .option('--no-wait', 'register and commit only; do not anneal')
+    .option('--no-commit', 'register (and bind) only: leave nodes and deployment proposed')
     .option('--test-delay <seconds>', "set the `delay` of every test-* role's template (the test jig pauses that long; 0 = fast)", seconds('--test-delay'))
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
+      // a configured server URL (and no --data-dir/--database): register through its API
+      const client = simClient(cmd);
+      if (client) return simViaApi(client, cmd);
       const config = configFrom(o);
       const release = config.databaseUrl ? () => undefined : takeDataDirLock(config.dataDir, 'crowbar sim');
       const log = pino({ level: o.logLevel ?? process.env.CROWBAR_LOG_LEVEL ?? 'warn' });
@@ -107,6 +112,7 @@ export function program(): Command {
           nodes: o.nodes,
           deployment: o.deployment,
           roles: o.roles,
+          commit: o.commit,
           progress: (d, t) => process.stderr.isTTY && process.stderr.write(`\rregistering nodes ${d}/${t}`),
         });
         if (process.stderr.isTTY) process.stderr.write('\n');
@@ -127,7 +133,7 @@ export function program(): Command {
         release();
       }
     });
-  return p;
+  return registerApiCommands(p);
 }
 
 /** Sets `delay` in the template of every `test-*` role (other template keys are kept). */
