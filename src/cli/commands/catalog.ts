@@ -158,7 +158,8 @@ export function registerCatalog(program: Command): void {
         try {
           imported.push(await client.post('/api/v2/barclamps', { value: text, file }));
         } catch (e) {
-          throw new Error(`${file}: ${(e as Error).message}`);
+          const msg = (e as Error).message;
+          throw new Error(msg.includes(file) ? msg : `${file}: ${msg}`);
         }
         if (!out.json) out.write(`imported barclamp ${imported.at(-1)!.name} from ${file}\n`);
       }

@@ -140,7 +140,7 @@ export function registerNodes(program: Command): void {
       .action(run(async (ctx, key: string) => {
         const node: Obj = await ctx.client.put(`${at('nodes', key)}/${action}`);
         if (ctx.out.json) return printJson(ctx.out, node);
-        ctx.out.write(`${action === 'propose' ? 'proposed' : `${action}ed`} node ${node.name}\n`);
+        ctx.out.write(`${{ commit: 'committed', propose: 'proposed', redeploy: 'redeploying' }[action]} node ${node.name}\n`);
       }));
   }
 

@@ -23,6 +23,11 @@ export function simClient(cmd: Command): CrowbarClient | undefined {
 export async function simViaApi(client: CrowbarClient, cmd: Command): Promise<void> {
   const opts = cmd.optsWithGlobals();
   const out = makeOutput(opts);
+  const ignored = (['dev', 'concurrency', 'perNode', 'barclamps', 'runTimeout'] as const).filter((k) => opts[k] !== undefined);
+  if (ignored.length) {
+    const flags = ignored.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ');
+    process.stderr.write(`crowbar: ignoring ${flags}: they configure an embedded store, and the server at ${client.url} has its own (add --data-dir to simulate on an embedded one)\n`);
+  }
   const t0 = Date.now();
   if (process.stderr.isTTY && !out.json) process.stderr.write(`registering ${opts.nodes} simulated nodes at ${client.url} …\n`);
   const res = await client.post<{ deployment: string; count: number; nodes: string[] }>('/api/v2/sim', {
