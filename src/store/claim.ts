@@ -57,13 +57,17 @@ export async function claimRunnable(tx: Tx, caps: Capabilities, o: ClaimOptions)
       'nr.cohort',
       'r.jig_name',
       'r.destructive',
-      (eb) =>
-        eb
-          .selectFrom('node_roles as t')
-          .select((e) => e.fn.countAll<number>().as('c'))
-          .whereRef('t.node_id', '=', 'nr.node_id')
-          .where('t.state', '=', S.TRANSITION)
-          .as('busy'),
+      // with one run per node, a row that passes the filter below has nothing in flight on its
+      // node: counting again per row would cost an index probe for nothing
+      o.perNode === 1
+        ? sql<number>`0`.as('busy')
+        : (eb) =>
+            eb
+              .selectFrom('node_roles as t')
+              .select((e) => e.fn.countAll<number>().as('c'))
+              .whereRef('t.node_id', '=', 'nr.node_id')
+              .where('t.state', '=', S.TRANSITION)
+              .as('busy'),
     ])
     .where('nr.state', '=', S.TODO)
     .where('nr.available', '=', 1)
@@ -82,7 +86,8 @@ export async function claimRunnable(tx: Tx, caps: Capabilities, o: ClaimOptions)
     )
     .orderBy('nr.cohort')
     .orderBy('nr.id')
-    .limit(scan * 2);
+    // a small margin over the budget leaves room for rows the per-node pass below skips
+    .limit(scan + 256);
   if (o.jigs) q = q.where('r.jig_name', 'in', o.jigs);
   if (o.haltNodeOnError) {
     q = q.where(({ not, exists, selectFrom }) =>

@@ -119,6 +119,8 @@ export async function openStore(opts: OpenOptions): Promise<StoreHandle> {
     sqlite.pragma('cache_size = -131072');
     sqlite.pragma('temp_store = MEMORY');
     sqlite.pragma('mmap_size = 1073741824');
+    // checkpoint in bigger steps: a page rewritten by many anneal cycles is copied back once
+    sqlite.pragma('wal_autocheckpoint = 10000');
     sqlite.pragma('foreign_keys = OFF');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     handle = {

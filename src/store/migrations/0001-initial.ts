@@ -273,7 +273,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   const index = (name: string, tbl: string, cols: string[]) => db.schema.createIndex(name).on(tbl).columns(cols).execute();
   await index('node_roles_state_cohort', 'node_roles', ['state', 'cohort', 'id']);
   await index('node_roles_node_state', 'node_roles', ['node_id', 'state']);
-  await index('node_roles_deployment', 'node_roles', ['deployment_id', 'state']);
+  await index('node_roles_deployment', 'node_roles', ['deployment_id']);
   await index('node_roles_role_deployment', 'node_roles', ['role_id', 'deployment_id']);
   await index('node_role_pcms_child', 'node_role_pcms', ['child_id']);
   await index('node_role_attrib_links_child', 'node_role_attrib_links', ['child_id']);
