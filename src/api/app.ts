@@ -3,7 +3,7 @@
  * resource under routes/, and a single error handler that maps engine errors to the original's
  * status codes and error shapes. Knows nothing of storage beyond the engine facade.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
 import type { HammerRegistry } from '../hammers/index.js';
@@ -53,7 +53,7 @@ export const routePlugins: RoutePlugin[] = [
 
 export async function buildApp(deps: ApiDeps, plugins: RoutePlugin[] = routePlugins): Promise<FastifyInstance> {
   // pino's Logger is wider than Fastify's base logger type; the instance itself is compatible
-  const app = Fastify({ loggerInstance: deps.log.child({ module: 'http' }), disableRequestLogging: true }) as unknown as FastifyInstance;
+  const app = Fastify({ loggerInstance: deps.log.child({ module: 'http' }), logController: new LogController({ disableRequestLogging: true }) }) as unknown as FastifyInstance;
 
   // bodies: JSON (compact or not), tolerant of an empty body on PUT/POST
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
