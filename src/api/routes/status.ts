@@ -3,7 +3,9 @@
  * aggregate views `/api/status/nodes(/:id)`, `/api/status/deployments(/:id)` and
  * `/api/status/inventory(/:id)` (an Ansible dynamic inventory).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { InvalidError, NotFoundError } from '../../domain/errors.js';
+import { generateInventory } from '../../sim/inventory.js';
 import type { RoutePlugin } from '../app.js';
 import { NodeRoleState as S, stateName } from '../../domain/states.js';
 import type { Attrib, Deployment, Node } from '../../domain/entities.js';
@@ -12,11 +14,17 @@ import { key, send } from '../wire.js';
 import { computedState } from '../../engine/deployments.js';
 import { nodeAttribValue } from '../../engine/injection.js';
 import { listDeployments, requireDeployment } from '../../store/deployments.js';
-import { listNodes } from '../../store/nodes.js';
+import { listNodes, listNodesShown } from '../../store/nodes.js';
 import { listNodeRoles } from '../../store/node-roles.js';
 import { nodeLevelAttribs } from '../../store/roles.js';
 import type { Tx } from '../../store/db.js';
 import { findNode } from './nodes.js';
+
+function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02; // locally administered, unicast
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':').toUpperCase();
+}
 
 const DEPLOYMENT_STATUS: Record<number, string> = { [-1]: 'error', 0: 'proposed', 1: 'committed', 2: 'active' };
 
@@ -105,7 +113,7 @@ export const statusRoutes: RoutePlugin = (app, { engine }) => {
 
   /** `{<node id>: {name, state, status, strStatus}}` for every node, or one (by id or name). */
   const nodesStatus = async (raw?: string) => {
-    const nodes = raw === undefined ? await listNodes(engine.db) : [await findNode(engine.db, raw)];
+    const nodes = raw === undefined ? await listNodesShown(engine.db) : [await findNode(engine.db, raw, true)];
     const states = await statesByNode(engine.db, raw === undefined ? undefined : nodes[0]!.id);
     return Object.fromEntries(nodes.map((n) => {
       const state = nodeState(states.get(n.id) ?? []);
@@ -150,4 +158,43 @@ export const statusRoutes: RoutePlugin = (app, { engine }) => {
   app.get<{ Querystring: { hostvar?: string } }>('/api/status/inventory', async (req, reply) => send(reply, 'inventory', 'obj', await inventory(undefined, req.query.hostvar)));
   app.get<{ Params: { id: string }; Querystring: { hostvar?: string } }>('/api/status/inventory/:id', async (req, reply) =>
     send(reply, 'inventory', 'obj', await inventory(req.params.id, req.query.hostvar)));
+
+  /** The run queue as counts: in flight (running), waiting on asynchronous work, runnable (TODO). */
+  app.get('/api/status/queue', async (_req, reply) => {
+    const runs = await engine.db.selectFrom('runs').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).where('status', 'in', ['running', 'async']).groupBy('status').execute();
+    const todo = await engine.db.selectFrom('node_roles').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', S.TODO).executeTakeFirst();
+    const n = (st: string) => Number(runs.find((r) => r.status === st)?.n ?? 0);
+    return send(reply, 'queue', 'obj', { running: n('running'), async: n('async'), todo: Number(todo?.n ?? 0) });
+  });
+
+  /**
+   * Test data (development mode only, as the acceptance suite uses it): `PUT /api/test/nodes(/:id)
+   * {"source":"node_discovery"}` loads an ohai-style inventory into the node's discovery — the
+   * simulator's generated inventory for that node, with a fresh random MAC like the original.
+   */
+  const loadTestDiscovery = async (raw: string | undefined, body: unknown) => {
+    if (!engine.opts.dev) throw new NotFoundError('route', '/api/test/nodes', 'test data can only be loaded in development mode (--dev)');
+    const source = isObject(body) ? (body as Record<string, unknown>).source ?? 'node_discovery' : 'node_discovery';
+    if (source !== 'node_discovery') throw new InvalidError(`unknown test data source '${String(source)}'; the only one is 'node_discovery'`, { field: 'source' });
+    const nodes = raw === undefined ? (await listNodes(engine.db)).filter((n) => !n.system) : [await findNode(engine.db, raw)];
+    for (const n of nodes) {
+      const inv = generateInventory(n.id, n.name);
+      const mac = randomMac();
+      const ifaces = (inv.ohai as any)?.network?.interfaces ?? {};
+      // the first NIC with a hardware address (the boot NIC), as the original's fixture had
+      const first = Object.values(ifaces).find((i: any) => Object.values(i?.addresses ?? {}).some((a: any) => a.family === 'lladdr')) as any;
+      if (first?.addresses) {
+        for (const [addr, a] of Object.entries(first.addresses as Record<string, any>)) {
+          if (a.family === 'lladdr') {
+            delete first.addresses[addr];
+            first.addresses[mac] = a;
+          }
+        }
+      }
+      await engine.updateNode(n.id, { discovery: inv });
+    }
+    return nodes.map((n) => n.id);
+  };
+  app.put('/api/test/nodes', async (req, reply) => send(reply, 'node', 'array', await loadTestDiscovery(undefined, req.body)));
+  app.put<{ Params: { id: string } }>('/api/test/nodes/:id', async (req, reply) => send(reply, 'node', 'array', await loadTestDiscovery(req.params.id, req.body)));
 };
