@@ -6,15 +6,16 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { compileConfig, type CrowbarConfig } from '../config.js';
-import { startCrowbar } from '../main.js';
-import { buildApp } from '../api/app.js';
-import { registerSimNodes } from '../sim/register.js';
+// the server side (store, engine, HTTP app) loads only for `serve` and embedded `sim`, so
+// commands that talk to the API start fast
+const server = () => import('../main.js');
+const httpApp = () => import('../api/app.js');
+const simRegister = () => import('../sim/register.js');
 import { takeDataDirLock } from './lock.js';
 import { NodeRoleState, stateName } from '../domain/states.js';
 import { coerceError } from '../domain/errors.js';
 import type { JsonObject } from '../domain/json.js';
 import type { Engine } from '../engine/engine.js';
-import { fromJson } from '../store/db.js';
 import { registerApiCommands, simClient, simViaApi } from './commands/index.js';
 
 const int = (name: string) => (v: string) => {
@@ -66,6 +67,8 @@ export function program(): Command {
       const config = configFrom(o);
       const release = config.databaseUrl ? () => undefined : takeDataDirLock(config.dataDir, 'crowbar serve');
       const log = pino({ level: config.logLevel });
+      const { startCrowbar } = await server();
+      const { buildApp } = await httpApp();
       const cb = await startCrowbar(config, { log });
       const app = await buildApp({ engine: cb.engine, log, hammers: cb.hammers });
       await app.listen({ port: config.port, host: config.host });
@@ -102,6 +105,8 @@ export function program(): Command {
       const config = configFrom(o);
       const release = config.databaseUrl ? () => undefined : takeDataDirLock(config.dataDir, 'crowbar sim');
       const log = pino({ level: o.logLevel ?? process.env.CROWBAR_LOG_LEVEL ?? 'warn' });
+      const { startCrowbar } = await server();
+      const { registerSimNodes } = await simRegister();
       const cb = await startCrowbar(config, { log, anneal: false });
       const out = (s: string) => process.stdout.write(s);
       try {
@@ -139,7 +144,7 @@ export function program(): Command {
 /** Sets `delay` in the template of every `test-*` role (other template keys are kept). */
 async function setTestDelays(engine: Engine, delay: number): Promise<void> {
   const roles = await engine.db.selectFrom('roles').select(['name', 'template']).where('name', 'like', 'test-%').execute();
-  for (const r of roles) await engine.setRoleTemplate(r.name, { ...fromJson<JsonObject>(r.template, {}), delay });
+  for (const r of roles) await engine.setRoleTemplate(r.name, { ...(JSON.parse(r.template || '{}') as JsonObject), delay });
 }
 
 async function stateCounts(db: import('../store/db.js').DB): Promise<Array<{ state: number; n: number }>> {
