@@ -19,6 +19,7 @@ import { scriptJig } from './jigs/script/index.js';
 import { HammerRegistry } from './hammers/index.js';
 import { createLocalHammerFactory } from './hammers/local.js';
 import { createSimHammerFactory } from './hammers/sim.js';
+import { createSshHammerFactory } from './hammers/ssh.js';
 import { getNodeLite, nodeHammers } from './store/nodes.js';
 import type { NodeHammer } from './hammers/types.js';
 import type { CrowbarConfig } from './config.js';
@@ -58,7 +59,8 @@ export async function startCrowbar(config: CrowbarConfig, o: StartOptions = {}):
     });
     const handlers = new RoleHandlerRegistry().add('test-async', testAsyncHandler(join(config.dataDir, 'tmp')));
     const jigs = new JigRegistry().add(noopJig, testJig, roleProvidedJig(handlers), scriptJig);
-    const hammers = new HammerRegistry().add(createLocalHammerFactory()).add(createSimHammerFactory(join(config.dataDir, 'sim')));
+    const ssh = createSshHammerFactory(config.dataDir);
+    const hammers = new HammerRegistry().add(createLocalHammerFactory()).add(createSimHammerFactory(join(config.dataDir, 'sim'))).add(ssh);
     const hammerFor = async (nodeId: number): Promise<NodeHammer> => {
       const node = await getNodeLite(store.db, nodeId);
       if (!node) throw new Error(`node ${nodeId} no longer exists`);
@@ -86,6 +88,7 @@ export async function startCrowbar(config: CrowbarConfig, o: StartOptions = {}):
       config, store, engine, annealer, jigs, hammers, log, boot,
       async close() {
         await annealer.stop();
+        await ssh.close();
         await store.close();
       },
     };
