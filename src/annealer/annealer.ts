@@ -23,7 +23,7 @@ import { endRuns, renewLeases, setRunInputs, setRunReplayOf, takeReplay, type Ru
 import { listJigs } from '../store/jigs.js';
 import { rolesByIds } from '../store/roles.js';
 import { getBarclamp } from '../store/barclamps.js';
-import { chunks, now } from '../store/db.js';
+import { chunks } from '../store/db.js';
 import type { JigRegistry } from '../jigs/registry.js';
 import type { JigContext, JigDefinition, JigResult } from '../jigs/types.js';
 import { JigFailure } from '../jigs/types.js';
@@ -407,4 +407,3 @@ async function abortable(jig: JigDefinition, ctx: JigContext, signal: AbortSigna
   }
 }
 
-export { now };

@@ -9,13 +9,12 @@ import { NodeRoleState as S, stateName } from '../domain/states.js';
 import { deploymentChain, ensureDeploymentRole, requireDeployment } from '../store/deployments.js';
 import { requireNode } from '../store/nodes.js';
 import {
-  addAttribLink, addEdge, briefs, closure, deleteNodeRoles, findNodeRole, insertNodeRole, listNodeRoles, parentsOf,
+  addAttribLink, addEdge, briefs, closure, deleteNodeRoles, insertNodeRole, listNodeRoles, parentsOf,
   type Brief,
 } from '../store/node-roles.js';
 import { getJig } from '../store/jigs.js';
 import { requireRole, roleParents, rolesByIds, unresolvedRequirements, wantedAttribs } from '../store/roles.js';
 import type { Ctx } from './context.js';
-import { chunks } from '../store/db.js';
 
 /** The jig that will actually run a role: its own when active; in dev mode the test jig stands in. */
 export function effectiveJig(ctx: Ctx, role: Role): Promise<string | undefined> {
@@ -231,4 +230,3 @@ export async function blockingParents(ctx: Ctx, id: number): Promise<Brief[]> {
   return ((await parentsOf(ctx.tx, [id])).get(id) ?? []).filter((p) => p.state !== S.ACTIVE);
 }
 
-export { chunks };

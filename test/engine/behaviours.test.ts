@@ -3,7 +3,7 @@
  * changes), as scenarios on every store dialect. §15.19–20 (address allocation, conduits)
  * belong to the network issue and are not here.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { storeDialects } from '../helpers/stores.js';

@@ -1,7 +1,7 @@
 /** `crowbar nodes …`: list, show, create, update, delete, commit, propose, redeploy, power. */
 import type { Command } from 'commander';
 import { at, bool, Names, name, run, type Ctx } from './context.js';
-import { keyValues, objectBlock, paint, printJson, stateLabel, table } from './output.js';
+import { keyValues, paint, printJson, stateLabel, table } from './output.js';
 
 type Obj = Record<string, any>;
 
