@@ -8,6 +8,7 @@ import { createNode, commitNode } from '../engine/nodes.js';
 import { bindRole } from '../engine/binding.js';
 import { createDeployment, commitDeployment } from '../engine/deployments.js';
 import { getDeployment } from '../store/deployments.js';
+import { refreshStatistics } from '../store/db.js';
 import { generateInventory, simNodeName } from './inventory.js';
 
 export interface SimOptions {
@@ -59,6 +60,7 @@ export async function registerSimNodes(engine: Engine, o: SimOptions): Promise<S
       }
     });
     names.push(...batch);
+    if (names.length % (chunk * 10) === 0 || names.length === o.nodes) await refreshStatistics(engine.db, engine.caps);
     o.progress?.(names.length, o.nodes);
   }
   if (commit && depName !== 'system') await engine.tx((ctx) => commitDeployment(ctx, depName));

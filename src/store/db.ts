@@ -39,6 +39,16 @@ export interface StoreHandle {
   close(): Promise<void>;
 }
 
+/**
+ * Refreshes the planner's statistics after a bulk load (thousands of nodes bound in a minute grow
+ * the tables faster than PostgreSQL's autovacuum re-analyzes them, and stale statistics turn the
+ * graph queries into scans); on SQLite, `PRAGMA optimize` does the same job.
+ */
+export async function refreshStatistics(db: DB, caps: Capabilities): Promise<void> {
+  if (caps.dialect === 'postgres') await sql`ANALYZE node_roles, node_role_pcms, nodes, deployment_roles`.execute(db);
+  else await sql`PRAGMA optimize`.execute(db);
+}
+
 export interface OpenOptions {
   /** `postgres://…` URL; when absent the embedded SQLite file is used */
   databaseUrl?: string;
