@@ -8,10 +8,9 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { pino } from 'pino';
 import { compileConfig } from '../src/config.js';
-import { refreshStatistics } from '../src/store/db.js';
+import { dropSchema, refreshStatistics } from '../src/store/db.js';
 import { startCrowbar } from '../src/main.js';
 import { createNode, commitNode } from '../src/engine/nodes.js';
 import { bindRole } from '../src/engine/binding.js';
@@ -64,9 +63,7 @@ async function once(dialect: 'sqlite' | 'postgres', nodes: number) {
     await cb.close();
     rmSync(dataDir, { recursive: true, force: true });
     if (schema) {
-      const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => c.end());
+      await dropSchema(process.env.DATABASE_URL!, schema);
     }
   }
 }

@@ -8,7 +8,8 @@ import type { Json } from '../domain/json.js';
 import { NotFoundError } from '../domain/errors.js';
 import { chunks, now, toJson, type Tx } from './db.js';
 import { bool, toAttrib } from './rows.js';
-import { didYouMean, keyAsId } from './barclamps.js';
+import { didYouMean } from './barclamps.js';
+import { keyAsId } from './rows.js';
 
 export async function getAttrib(tx: Tx, idOrName: number | string): Promise<Attrib | undefined> {
   const id = keyAsId(idOrName);

@@ -7,13 +7,7 @@ import type { Barclamp } from '../domain/entities.js';
 import type { JsonObject } from '../domain/json.js';
 import { NotFoundError } from '../domain/errors.js';
 import { now, toJson, type Tx } from './db.js';
-import { toBarclamp } from './rows.js';
-
-/** A numeric key (number or all-digit string) as an id; null for a name. */
-export function keyAsId(key: number | string): number | null {
-  if (typeof key === 'number') return Number.isInteger(key) ? key : null;
-  return /^\d+$/.test(key) ? Number(key) : null;
-}
+import { keyAsId, toBarclamp } from './rows.js';
 
 /** The candidate closest to `name` (edit distance), or undefined when nothing is close. */
 export function closestName(name: string, candidates: Iterable<string>): string | undefined {

@@ -195,6 +195,18 @@ function redact(url: string): string {
   }
 }
 
+/** Drops a PostgreSQL schema made by `openStore({pgSchema})` (test and benchmark stores). */
+export async function dropSchema(databaseUrl: string, schema: string): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid PostgreSQL schema name '${schema}'`);
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
 /** ISO timestamp, the one format stored for every time column. */
 export function now(): string {
   return new Date().toISOString();

@@ -6,16 +6,14 @@ import type { Deployment, DeploymentRole } from '../domain/entities.js';
 import { NotFoundError } from '../domain/errors.js';
 import type { JsonObject } from '../domain/json.js';
 import { now, toJson, type Tx } from './db.js';
-import { toDeployment, toDeploymentRole, bool } from './rows.js';
+import { keyAsId, toDeployment, toDeploymentRole, bool } from './rows.js';
 
 export const SYSTEM_DEPLOYMENT_ID = 1;
 
 export async function getDeployment(tx: Tx, key: number | string): Promise<Deployment | undefined> {
   const q = tx.selectFrom('deployments').selectAll();
-  const row = await (typeof key === 'number' || /^\d+$/.test(key)
-    ? q.where('id', '=', Number(key))
-    : q.where('name', '=', key)
-  ).executeTakeFirst();
+  const id = keyAsId(key);
+  const row = await (id !== null ? q.where('id', '=', id) : q.where('name', '=', String(key))).executeTakeFirst();
   return row && toDeployment(row);
 }
 

@@ -6,7 +6,7 @@ import type { Selectable } from 'kysely';
 import type { Node } from '../domain/entities.js';
 import { ConflictError, InvalidError, NotFoundError } from '../domain/errors.js';
 import { now, type Tx } from './db.js';
-import { toNode } from './rows.js';
+import { keyAsId, toNode } from './rows.js';
 import type { GroupTable } from './schema.js';
 import { isUniqueViolation } from './users.js';
 
@@ -42,7 +42,8 @@ export function validateGroupCategory(category: string): string {
 
 export async function getGroup(tx: Tx, key: number | string): Promise<Group | undefined> {
   const q = tx.selectFrom('groups').selectAll();
-  const row = await (typeof key === 'number' || /^\d+$/.test(key) ? q.where('id', '=', Number(key)) : q.where('name', '=', key).orderBy('id').limit(1)).executeTakeFirst();
+  const id = keyAsId(key);
+  const row = await (id !== null ? q.where('id', '=', id) : q.where('name', '=', String(key)).orderBy('id').limit(1)).executeTakeFirst();
   return row && toGroup(row);
 }
 

@@ -5,7 +5,7 @@
 import type { AvailableHammer } from '../domain/entities.js';
 import { now, type Tx } from './db.js';
 import { toAvailableHammer } from './rows.js';
-import { keyAsId } from './barclamps.js';
+import { keyAsId } from './rows.js';
 
 export async function listAvailableHammers(tx: Tx): Promise<AvailableHammer[]> {
   const rows = await tx.selectFrom('available_hammers').selectAll().orderBy('priority').orderBy('id').execute();

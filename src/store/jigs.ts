@@ -6,7 +6,8 @@ import type { Jig } from '../domain/entities.js';
 import { NotFoundError } from '../domain/errors.js';
 import { now, type Tx } from './db.js';
 import { bool, toJig } from './rows.js';
-import { didYouMean, keyAsId } from './barclamps.js';
+import { didYouMean } from './barclamps.js';
+import { keyAsId } from './rows.js';
 
 export async function getJig(tx: Tx, idOrName: number | string): Promise<Jig | undefined> {
   const id = keyAsId(idOrName);

@@ -6,14 +6,12 @@ import type { Hammer, Node } from '../domain/entities.js';
 import { NotFoundError } from '../domain/errors.js';
 import type { JsonObject } from '../domain/json.js';
 import { now, toJson, type Tx } from './db.js';
-import { bool, toHammer, toNode, toNodeShown, NODE_SHOWN_COLUMNS, type NodeShown } from './rows.js';
+import { bool, keyAsId, toHammer, toNode, toNodeShown, NODE_SHOWN_COLUMNS, type NodeShown } from './rows.js';
 
 export async function getNode(tx: Tx, key: number | string): Promise<Node | undefined> {
   const q = tx.selectFrom('nodes').selectAll();
-  const row = await (typeof key === 'number' || /^\d+$/.test(key)
-    ? q.where('id', '=', Number(key))
-    : q.where('name', '=', String(key).toLowerCase())
-  ).executeTakeFirst();
+  const id = keyAsId(key);
+  const row = await (id !== null ? q.where('id', '=', id) : q.where('name', '=', String(key).toLowerCase())).executeTakeFirst();
   return row && toNode(row);
 }
 
@@ -26,18 +24,15 @@ const NO_DISCOVERY = [
  * A node without its discovery blob (inventory runs to tens of kilobytes per node, and hot
  * paths such as staging and hammer lookup rarely need it): `discovery` is left empty.
  */
-export async function getNodeLite(tx: Tx, id: number): Promise<Node | undefined> {
-  const row = await tx.selectFrom('nodes').select(NO_DISCOVERY).where('id', '=', id).executeTakeFirst();
-  return row && toNode({ ...row, discovery: '{}' });
+export function getNodeLite(tx: Tx, id: number): Promise<Node | undefined> {
+  return getNodeLiteByKey(tx, id);
 }
 
 /** A node by id or name (lower-cased), without its discovery blob: what the API shows of a node. */
 export async function getNodeLiteByKey(tx: Tx, key: number | string): Promise<Node | undefined> {
   const q = tx.selectFrom('nodes').select(NO_DISCOVERY);
-  const row = await (typeof key === 'number' || /^\d+$/.test(key)
-    ? q.where('id', '=', Number(key))
-    : q.where('name', '=', String(key).toLowerCase())
-  ).executeTakeFirst();
+  const id = keyAsId(key);
+  const row = await (id !== null ? q.where('id', '=', id) : q.where('name', '=', String(key).toLowerCase())).executeTakeFirst();
   return row && toNode({ ...row, discovery: '{}' });
 }
 

@@ -10,7 +10,8 @@ import type { JsonObject } from '../domain/json.js';
 import { CrowbarError, NotFoundError } from '../domain/errors.js';
 import { chunks, now, sql, toJson, type Tx } from './db.js';
 import { bool, toAttrib, toRole } from './rows.js';
-import { didYouMean, keyAsId } from './barclamps.js';
+import { didYouMean } from './barclamps.js';
+import { keyAsId } from './rows.js';
 
 export { getAttrib, requireAttrib, listAttribs, nodeLevelAttribs } from './attribs.js';
 

@@ -120,3 +120,9 @@ export function toHammer(r: Selectable<HammerTable>): Hammer {
 }
 
 export const bool = (v: boolean | undefined): number => (v ? 1 : 0);
+
+/** A numeric key (number or all-digit string) as an id; null for a natural key (a name). */
+export function keyAsId(key: number | string): number | null {
+  if (typeof key === 'number') return Number.isInteger(key) ? key : null;
+  return /^\d+$/.test(key) ? Number(key) : null;
+}

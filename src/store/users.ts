@@ -19,6 +19,7 @@ import type { Selectable } from 'kysely';
 import { createHash, randomBytes } from 'node:crypto';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { now, type Tx } from './db.js';
+import { keyAsId } from './rows.js';
 import type { ApiTokenTable, UserTable } from './schema.js';
 
 export interface User {
@@ -64,7 +65,7 @@ function toToken(r: Selectable<ApiTokenTable>): ApiToken {
 
 export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
-const isId = (key: number | string) => typeof key === 'number' || /^\d+$/.test(key);
+const isId = (key: number | string) => keyAsId(key) !== null;
 
 // users //////////////////////////////////////////////////////////////////////////////////
 

@@ -14,10 +14,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import pg from 'pg';
-import { openStore, type StoreHandle } from '../../src/store/db.js';
+import { dropSchema, openStore, type StoreHandle } from '../../src/store/db.js';
 import { NodeRoleState as S } from '../../src/domain/states.js';
 import { storeDialects } from '../helpers/stores.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CHILD = join(ROOT, 'test/e2e/fixtures/anneal-child.ts');
@@ -67,17 +67,6 @@ function childEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 async function runCounts(db: StoreHandle['db']): Promise<Record<string, number>> {
   const rows = await db.selectFrom('runs').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
@@ -99,9 +88,7 @@ for (const dialect of storeDialects()) {
       await store?.close();
       store = undefined;
       if (schema) {
-        const c = new pg.Client({ connectionString: process.env['DATABASE_URL'] });
-        await c.connect();
-        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => c.end());
+        await dropSchema(process.env['DATABASE_URL']!, schema);
         schema = undefined;
       }
       if (dataDir) rmSync(dataDir, { recursive: true, force: true });

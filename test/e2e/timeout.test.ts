@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeRoleState as S } from '../../src/domain/states.js';
 import { storeDialects } from '../helpers/stores.js';
 import { startTestCrowbar, type TestCrowbar } from '../helpers/crowbar.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const MARKER = `crowbar-hang-${randomBytes(6).toString('hex')}`;
 const NODE = 'hang1.crowbar.test';
@@ -58,17 +59,6 @@ function pids(): number[] {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 for (const dialect of storeDialects()) {
   describe(`a hung script is timed out (${dialect})`, () => {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { dropSchema } from '../../src/store/db.js';
 import { pino } from 'pino';
 import { compileConfig, type CrowbarConfig } from '../../src/config.js';
 import { startCrowbar, type Crowbar } from '../../src/main.js';
@@ -48,9 +48,7 @@ export async function startTestCrowbar(
     async cleanup() {
       await cb.close();
       if (schema) {
-        const c = new pg.Client({ connectionString: process.env['DATABASE_URL'] });
-        await c.connect();
-        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => c.end());
+        await dropSchema(process.env['DATABASE_URL']!, schema);
       }
       rmSync(dataDir, { recursive: true, force: true });
     },

@@ -8,8 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe } from 'vitest';
-import pg from 'pg';
-import { openStore, sql, type StoreHandle } from '../../src/store/db.js';
+import { dropSchema, openStore, sql, type StoreHandle } from '../../src/store/db.js';
 
 export type TestDialect = 'sqlite' | 'postgres';
 
@@ -40,13 +39,7 @@ export async function openTestStore(dialect: TestDialect, prefix = 't'): Promise
     handle,
     async cleanup() {
       await handle.close();
-      const client = new pg.Client({ connectionString: databaseUrl });
-      await client.connect();
-      try {
-        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      } finally {
-        await client.end();
-      }
+      await dropSchema(databaseUrl, schema);
     },
   };
 }
@@ -129,13 +122,7 @@ export function reopenableStore(dialect: TestDialect, prefix = 'r'): ReopenableS
     open: async () => track(await openStore({ databaseUrl, pgSchema: schema })),
     async cleanup() {
       await Promise.all(handles.map((h) => h.close()));
-      const client = new pg.Client({ connectionString: databaseUrl });
-      await client.connect();
-      try {
-        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      } finally {
-        await client.end();
-      }
+      await dropSchema(databaseUrl, schema);
     },
   };
 }

@@ -14,13 +14,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import { dropSchema } from '../../src/store/db.js';
 import { pino } from 'pino';
 import { compileConfig } from '../../src/config.js';
 import { startCrowbar, type Crowbar } from '../../src/main.js';
 import { NodeRoleState as S } from '../../src/domain/states.js';
 import { createNode } from '../../src/engine/nodes.js';
 import { bindRole } from '../../src/engine/binding.js';
+import { waitFor } from '../helpers/wait.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures/storecat');
 const DATABASE_URL = process.env['DATABASE_URL'];
@@ -29,17 +30,6 @@ const SERVERS = 3;
 const NODES = 60;
 const ROLES_PER_NODE = 8; // sc-chain-1..5 (bound through sc-chain-5) + sc-par-1..3
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Bounds a promise that has no deadline of its own (start, stop). */
 async function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
@@ -68,9 +58,7 @@ describe.skipIf(!DATABASE_URL)(
     const servers: Crowbar[] = [];
     afterAll(async () => {
       await Promise.allSettled(servers.map((s) => within('closing a server', 30_000, s.close())));
-      const c = new pg.Client({ connectionString: DATABASE_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => c.end());
+      await dropSchema(DATABASE_URL!, schema);
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
     });
 
