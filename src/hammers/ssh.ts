@@ -104,7 +104,12 @@ export function ensureInstallKey(dataDir: string): InstallKey {
   const keyPath = path.join(dir, 'id_ed25519');
   if (!existsSync(keyPath)) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const pair = utils.generateKeyPairSync('ed25519', { comment: 'crowbar' });
+    // ssh2 occasionally emits an ed25519 key its own parser rejects ("Malformed OpenSSH
+    // private key"): keep only a pair that parses, trying a few times
+    let pair = utils.generateKeyPairSync('ed25519', { comment: 'crowbar' });
+    for (let i = 0; i < 10 && utils.parseKey(pair.private) instanceof Error; i++) {
+      pair = utils.generateKeyPairSync('ed25519', { comment: 'crowbar' });
+    }
     const tmp = `${keyPath}.tmp-${process.pid}`;
     writeFileSync(tmp, pair.private, { mode: 0o600 });
     writeFileSync(`${keyPath}.pub`, `${pair.public.trim()}\n`, { mode: 0o644 });
