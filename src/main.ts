@@ -3,6 +3,7 @@
  * engine, registers jigs and hammers, bootstraps, and starts the annealer.
  */
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { openStore, type StoreHandle } from './store/db.js';
 import { Engine } from './engine/engine.js';
@@ -19,7 +20,7 @@ import { scriptJig } from './jigs/script/index.js';
 import { HammerRegistry } from './hammers/index.js';
 import { createLocalHammerFactory } from './hammers/local.js';
 import { createSimHammerFactory } from './hammers/sim.js';
-import { createSshHammerFactory } from './hammers/ssh.js';
+import { createSshHammerFactory, ensureInstallKey } from './hammers/ssh.js';
 import { getNodeLite, nodeHammers } from './store/nodes.js';
 import type { NodeHammer } from './hammers/types.js';
 import type { CrowbarConfig } from './config.js';
@@ -69,7 +70,9 @@ export async function startCrowbar(config: CrowbarConfig, o: StartOptions = {}):
       if (!h) throw new Error(`node '${node.name}' has no usable hammer (bound: ${(await nodeHammers(store.db, nodeId)).map((x) => x.name).join(', ') || 'none'}; this server has: ${hammers.names().join(', ')})`);
       return hammers.get(h.name).create({ nodeId, nodeName: node.name, username: h.username, endpoint: h.endpoint, authenticator: h.authenticator });
     };
-    const boot = await bootstrap(engine, { barclampDirs: config.barclampDirs, adminName: o.noAdmin ? null : config.adminName });
+    // nodes running the crowbar-access role get the key this server's ssh hammer logs in with
+    const accessKeys = { [`crowbar@${hostname()}`]: ensureInstallKey(config.dataDir).publicKey };
+    const boot = await bootstrap(engine, { barclampDirs: config.barclampDirs, adminName: o.noAdmin ? null : config.adminName, accessKeys });
     await seedUsers(store.db, { dev: config.dev, adminPassword: config.adminPassword, log });
     const annealer = new Annealer(engine, jigs, hammerFor, {
       concurrency: config.concurrency,

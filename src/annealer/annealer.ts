@@ -27,7 +27,8 @@ import { chunks } from '../store/db.js';
 import type { JigRegistry } from '../jigs/registry.js';
 import type { JigContext, JigDefinition, JigResult } from '../jigs/types.js';
 import { JigFailure } from '../jigs/types.js';
-import type { NodeHammer } from '../hammers/types.js';
+import { isTransportFailure, type NodeHammer } from '../hammers/types.js';
+import { updateNodeFields } from '../engine/nodes.js';
 import { recoverStaleRuns, workerStarted, workerStopped } from './recovery.js';
 
 export interface AnnealerOptions {
@@ -58,7 +59,7 @@ type Outcome =
   | { kind: 'done'; wall?: JsonObject; log: string }
   | { kind: 'skipped'; log: string }
   | { kind: 'async'; log: string; deadline: string }
-  | { kind: 'failed' | 'timeout'; log: string; error: string; exitStatus: number | null }
+  | { kind: 'failed' | 'timeout'; log: string; error: string; exitStatus: number | null; unreachable?: boolean }
   | { kind: 'interrupted'; log: string; error: string };
 
 interface Completion {
@@ -293,9 +294,16 @@ export class Annealer {
           else requeue.push(claim.nodeRoleId);
           break;
         }
-        default:
-          ends.push({ id: claim.runId, status: outcome.kind, log: outcome.log, error: outcome.error, exit_status: outcome.exitStatus });
-          if (stillOurs) await errorStates(ctx, [claim.nodeRoleId], `${outcome.log}${outcome.log.endsWith('\n') || !outcome.log ? '' : '\n'}${outcome.error}`);
+        default: {
+          // an unreachable node is marked not alive: its other work pauses until it is back
+          let error = outcome.error;
+          if (outcome.kind === 'failed' && outcome.unreachable) {
+            const node = await updateNodeFields(ctx, claim.nodeId, { alive: false });
+            error += `\nnode ${node.name} is unreachable and was marked not alive; when it is back, set it alive (crowbar nodes update ${node.name} --alive true) and retry`;
+          }
+          ends.push({ id: claim.runId, status: outcome.kind, log: outcome.log, error, exit_status: outcome.exitStatus });
+          if (stillOurs) await errorStates(ctx, [claim.nodeRoleId], `${outcome.log}${outcome.log.endsWith('\n') || !outcome.log ? '' : '\n'}${error}`);
+        }
       }
     }
     await endRuns(ctx.tx, ends);
@@ -374,7 +382,7 @@ export class Annealer {
       const err = coerceError(e);
       const exit = err instanceof JigFailure ? err.exitStatus : null;
       const msg = err instanceof JigFailure || err instanceof CrowbarError ? err.message : `${err.name}: ${err.message}`;
-      return { kind: 'failed', log, error: msg, exitStatus: exit };
+      return { kind: 'failed', log, error: msg, exitStatus: exit, unreachable: isTransportFailure(err) };
     } finally {
       clearTimeout(timer);
       if (workDir) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);

@@ -15,6 +15,9 @@ import { importBarclampDir, type ImportResult } from './barclamp-import.js';
 import type { Engine } from './engine.js';
 import { createDeployment } from './deployments.js';
 import { createNode, commitNode } from './nodes.js';
+import { getAttribValue, setAttribValue } from './attribs.js';
+import { getAttrib } from '../store/attribs.js';
+import { isObject } from '../domain/json.js';
 
 /** `barclamps/` at the repository root: `crowbar` first, then every other directory with a crowbar.yml. */
 export async function builtinBarclampDirs(): Promise<string[]> {
@@ -35,7 +38,18 @@ export interface BootstrapResult {
   created: boolean;
 }
 
-export async function bootstrap(engine: Engine, opts: { barclampDirs?: string[]; adminName?: string | null }): Promise<BootstrapResult> {
+export interface BootstrapOptions {
+  barclampDirs?: string[];
+  adminName?: string | null;
+  /**
+   * SSH public keys this server logs in with, by name (e.g. `crowbar@<host>` → the install
+   * key): merged into the `crowbar-access_keys` attrib of the `crowbar-access` role, whose
+   * script installs them on every node it is bound to.
+   */
+  accessKeys?: Record<string, string>;
+}
+
+export async function bootstrap(engine: Engine, opts: BootstrapOptions): Promise<BootstrapResult> {
   // several servers may bootstrap one new database at once: check-then-create under a lock
   const created = await engine.tx(async (ctx) => {
     await takeTurns(engine, ctx);
@@ -47,6 +61,7 @@ export async function bootstrap(engine: Engine, opts: { barclampDirs?: string[];
   for (const dir of [...(await builtinBarclampDirs()), ...(opts.barclampDirs ?? [])]) {
     imported.push(...(await importBarclampDir(engine.db, dir, { mode: engine.opts.dev ? 'development' : 'production' })));
   }
+  if (opts.accessKeys && Object.keys(opts.accessKeys).length > 0) await publishAccessKeys(engine, opts.accessKeys);
   let adminNode: string | undefined;
   if (opts.adminName !== null) {
     adminNode = await engine.tx(async (ctx) => {
@@ -61,6 +76,22 @@ export async function bootstrap(engine: Engine, opts: { barclampDirs?: string[];
   }
   return { imported, adminNode, created };
 }
+
+/** Merges `keys` into the crowbar-access role's `crowbar-access_keys` (a change pokes its node-roles). */
+async function publishAccessKeys(engine: Engine, keys: Record<string, string>): Promise<void> {
+  await engine.tx(async (ctx) => {
+    const attrib = await getAttrib(ctx.tx, ACCESS_KEYS_ATTRIB);
+    if (!attrib) return; // a database without the crowbar barclamp
+    const target = { kind: 'role', id: ACCESS_ROLE } as const;
+    const current = await getAttribValue(ctx.tx, attrib, target, 'all');
+    const have = isObject(current) ? current : {};
+    if (Object.entries(keys).every(([k, v]) => have[k] === v)) return;
+    await setAttribValue(ctx, attrib, target, { ...have, ...keys }, 'system');
+  });
+}
+
+const ACCESS_KEYS_ATTRIB = 'crowbar-access_keys';
+const ACCESS_ROLE = 'crowbar-access';
 
 /** PostgreSQL advisory lock key serializing bootstraps across processes ("CRBS") */
 const BOOTSTRAP_LOCK_KEY = 0x43524253;

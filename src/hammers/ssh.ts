@@ -34,6 +34,7 @@ import type {
   RunOptions,
   RunResult,
 } from './types.js';
+import { TransportError } from './types.js';
 
 // Quoting ////////////////////////////////////////////////////////////////////////////////////
 
@@ -364,7 +365,7 @@ export class SshHammerFactory implements HammerFactory {
       };
       // readyTimeout covers the handshake; this also covers a TCP connect that never completes
       const hardTimer = setTimeout(() => {
-        fail(new Error(`ssh to ${where}: timed out after ${this.#opts.connectTimeoutMs} ms connecting`));
+        fail(new TransportError(`ssh to ${where}: timed out after ${this.#opts.connectTimeoutMs} ms connecting`));
         client.destroy();
       }, this.#opts.connectTimeoutMs + 1000);
       hardTimer.unref();
@@ -376,9 +377,10 @@ export class SshHammerFactory implements HammerFactory {
         resolve(conn);
       });
       client.on('error', (err: Error & { level?: string }) => {
-        const msg = hostKeyError
-          ? hostKeyError
-          : new Error(`ssh to ${where}: ${err.message}${err.level ? ` (${err.level})` : ''}`, { cause: err });
+        // the node answered but refused our key: not a reachability problem
+        const refused = err.level === 'client-authentication';
+        const text = `ssh to ${where}: ${err.message}${err.level ? ` (${err.level})` : ''}`;
+        const msg = hostKeyError ?? (refused ? new Error(text, { cause: err }) : new TransportError(text, { cause: err }));
         if (!settled) {
           fail(msg);
           return;
@@ -389,7 +391,7 @@ export class SshHammerFactory implements HammerFactory {
       client.on('close', () => {
         conn.closed = true;
         this.#forget(key, conn);
-        if (!settled) fail(hostKeyError ?? new Error(`ssh to ${where}: connection closed during the handshake`));
+        if (!settled) fail(hostKeyError ?? new TransportError(`ssh to ${where}: connection closed during the handshake`));
       });
 
       const config: ConnectConfig = {
@@ -495,7 +497,7 @@ export class SshHammer implements NodeHammer {
       }
       client.exec(command, (err, stream: ClientChannel) => {
         if (err) {
-          reject(new Error(`ssh to ${where}: cannot open a channel for ${program}: ${err.message}`, { cause: err }));
+          reject(new TransportError(`ssh to ${where}: cannot open a channel for ${program}: ${err.message}`, { cause: err }));
           return;
         }
         const out = { stdout: '', stderr: '' };
@@ -542,7 +544,7 @@ export class SshHammer implements NodeHammer {
             }
           }
           if (code === null && exitSignal === null && !killedWith) {
-            reject(new Error(`ssh to ${where}: the connection was lost while running ${program}`));
+            reject(new TransportError(`ssh to ${where}: the connection was lost while running ${program}`));
             return;
           }
           resolve({

@@ -65,3 +65,23 @@ export interface HammerFactory {
   readonly name: string;
   create(target: HammerTarget): NodeHammer;
 }
+
+/**
+ * The node could not be reached: the connection could not be made or was lost. The annealer
+ * marks the node not alive when a run fails with this anywhere in its error's cause chain
+ * (a refused login or a changed host key is not this: the node answered).
+ */
+export class TransportError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TransportError';
+  }
+}
+
+/** True when `err` or any error in its cause chain is a {@link TransportError}. */
+export function isTransportFailure(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
+    if (e instanceof TransportError) return true;
+  }
+  return false;
+}

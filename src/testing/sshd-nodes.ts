@@ -1,8 +1,9 @@
 /**
  * Test helper: N real OpenSSH servers (Debian `/usr/sbin/sshd`, started by hand, not by systemd)
  * on loopback addresses, each one a "node" with its own sshd_config, ed25519 host key, PidFile,
- * log, `AuthorizedKeysFile` (holding the given public key) and a private work directory
- * (`workDir`, also exported to its sessions as `CROWBAR_NODE_DIR`).
+ * log, `AuthorizedKeysFile` (holding the given public key; exported to its sessions as
+ * `CROWBAR_AUTHORIZED_KEYS`) and a private work directory (`workDir`, exported as
+ * `CROWBAR_NODE_DIR`).
  *
  * Isolation, honestly: all the daemons run as the same user on one filesystem, so the work
  * directories are private by convention only; nothing stops a session from reading another
@@ -17,7 +18,7 @@
  */
 import { spawn, execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -121,11 +122,21 @@ export class SshdNodes {
     return out.split(' ')[1]!;
   }
 
-  /** Stops node `i`'s sshd (by PID) and waits for it to exit. */
+  /**
+   * Takes node `i` off the network as a crash would: kills its open sessions (their sshd
+   * processes, so established connections drop) and stops its listening sshd; waits for exit.
+   */
   async stopNode(i: number): Promise<void> {
     const node = this.#node(i);
     const child = this.#procs.get(i);
     if (!child || node.pid === null) return;
+    for (const pid of childPids(node.pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     const exited = new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
       else child.once('exit', () => resolve());
@@ -230,11 +241,29 @@ function sshdConfig(dir: string, workDir: string, address: string, port: number)
     'UseDNS no',
     'PrintMotd no',
     'X11Forwarding no',
-    `SetEnv SHLVL=1 CROWBAR_NODE_DIR=${workDir}`,
+    // CROWBAR_AUTHORIZED_KEYS: where the crowbar-access role installs keys on this node
+    `SetEnv SHLVL=1 CROWBAR_NODE_DIR=${workDir} CROWBAR_AUTHORIZED_KEYS=${path.join(dir, 'authorized_keys')}`,
     'Subsystem sftp internal-sftp',
     'LogLevel INFO',
     '',
   ].join('\n');
+}
+
+/** PIDs whose parent is `ppid` (from /proc/<pid>/stat). */
+function childPids(ppid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // the command name (field 2) may hold spaces and parentheses: fields after the last ')'
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === ppid) out.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
 }
 
 function delay(ms: number): Promise<void> {
