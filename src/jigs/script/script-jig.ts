@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ROLE_NAME, makeRemoteTemp, removeRemoteTemp, throwIfAborted } from '../remote.js';
 import { JigFailure, defineJig } from '../types.js';
 import type { JigContext, JigDefinition, JigResult } from '../types.js';
 import type { RunResult } from '../../hammers/types.js';
@@ -26,7 +27,6 @@ export interface ScriptJigOptions {
 const RUNNER_FROM_ROOT = path.join('src', 'jigs', 'script', 'runner.sh');
 const FAILED_MARKER = /^scriptjig: FAILED (.+) \(exit status (\d+)\)$/;
 const STDERR_TAIL_LINES = 20;
-const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /**
  * Where `runner.sh` is: beside this module when running from `src/` (tsx, vitest), else — the
@@ -118,44 +118,6 @@ export function createScriptJig(options: ScriptJigOptions = {}): JigDefinition {
 export const scriptJig: JigDefinition = createScriptJig();
 
 // Helpers ////////////////////////////////////////////////////////////////////////////////////
-
-function throwIfAborted(ctx: JigContext, where: string): void {
-  if (!ctx.signal.aborted) return;
-  const reason: unknown = ctx.signal.reason;
-  const why = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
-  throw new JigFailure(`${where}: run aborted (${why}); the scripts were stopped`, null, { cause: reason });
-}
-
-async function makeRemoteTemp(ctx: JigContext, where: string): Promise<string> {
-  let result: RunResult;
-  try {
-    result = await ctx.hammer.run(['mktemp', '-d', '/tmp/scriptjig-XXXXXX'], { signal: ctx.signal });
-  } catch (err) {
-    throwIfAborted(ctx, where);
-    throw new JigFailure(`${where}: cannot create a temp dir on the node: ${(err as Error).message}`, null, {
-      cause: err,
-    });
-  }
-  throwIfAborted(ctx, where);
-  const tmp = result.stdout.trim();
-  // the path goes on argv and into `rm -rf`: accept only what mktemp makes
-  if (result.code !== 0 || !/^\/[^\n]*\/scriptjig-[A-Za-z0-9]{6,}$/.test(tmp)) {
-    throw new JigFailure(
-      `${where}: mktemp on the node failed (exit status ${result.code}): ${result.stderr.trim() || tmp || 'no output'}`,
-      result.code,
-    );
-  }
-  return tmp;
-}
-
-async function removeRemoteTemp(ctx: JigContext, tmp: string, timeoutMs: number): Promise<void> {
-  try {
-    const res = await ctx.hammer.run(['rm', '-rf', '--', tmp], { signal: AbortSignal.timeout(timeoutMs) });
-    if (res.code !== 0) ctx.log(`scriptjig: could not remove ${tmp} on the node: ${res.stderr.trim()}\n`);
-  } catch (err) {
-    ctx.log(`scriptjig: could not remove ${tmp} on the node: ${(err as Error).message}\n`);
-  }
-}
 
 function runFailure(result: RunResult, where: string): JigFailure {
   const lines = result.stderr.split('\n').filter((l) => l.trim().length > 0);

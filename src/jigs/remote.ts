@@ -1,0 +1,74 @@
+/**
+ * What every file-based jig (script, puppet-sa, …) does around its work on a node, through the
+ * node's hammer only: check the role name can name a directory, make the run's remote temp dir
+ * (and accept only what `mktemp` makes), always remove it afterwards in bounded time, and turn an
+ * abort into a clear failure.
+ */
+import { JigFailure } from './types.js';
+import type { JigContext } from './types.js';
+import type { RunResult } from '../hammers/types.js';
+
+/** A role name that can safely name a directory (`script/roles/<role>`, `puppet/roles/<role>`). */
+export const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** `role <role> on node <node>`: how failure messages name the run. */
+export function runWhere(ctx: JigContext): string {
+  return `role ${ctx.role.name} on node ${ctx.node.name}`;
+}
+
+/** Throws a JigFailure unless the role's name passes {@link ROLE_NAME}; `what` names the directory (`scripts`). */
+export function checkRoleName(ctx: JigContext, where: string, what: string): void {
+  if (!ROLE_NAME.test(ctx.role.name)) {
+    throw new JigFailure(`${where}: the role name cannot name a ${what} directory`);
+  }
+}
+
+/**
+ * Throws a JigFailure saying why the run was aborted (the signal's reason), when it was;
+ * `stopped` ends the message (`the scripts were stopped`).
+ */
+export function throwIfAborted(ctx: JigContext, where: string, stopped = 'the scripts were stopped'): void {
+  if (!ctx.signal.aborted) return;
+  const reason: unknown = ctx.signal.reason;
+  const why = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
+  throw new JigFailure(`${where}: run aborted (${why}); ${stopped}`, null, { cause: reason });
+}
+
+/**
+ * `mktemp -d /tmp/<prefix>-XXXXXX` on the node; returns the path, accepting only what mktemp
+ * makes (it goes on argv and into `rm -rf`). `prefix` must be a plain word.
+ */
+export async function makeRemoteTemp(ctx: JigContext, where: string, prefix = 'scriptjig'): Promise<string> {
+  if (!/^[a-z][a-z0-9]*$/.test(prefix)) throw new Error(`makeRemoteTemp: bad prefix '${prefix}'`);
+  let result: RunResult;
+  try {
+    result = await ctx.hammer.run(['mktemp', '-d', `/tmp/${prefix}-XXXXXX`], { signal: ctx.signal });
+  } catch (err) {
+    throwIfAborted(ctx, where);
+    throw new JigFailure(`${where}: cannot create a temp dir on the node: ${(err as Error).message}`, null, {
+      cause: err,
+    });
+  }
+  throwIfAborted(ctx, where);
+  const tmp = result.stdout.trim();
+  if (result.code !== 0 || !new RegExp(`^/[^\\n]*/${prefix}-[A-Za-z0-9]{6,}$`).test(tmp)) {
+    throw new JigFailure(
+      `${where}: mktemp on the node failed (exit status ${result.code}): ${result.stderr.trim() || tmp || 'no output'}`,
+      result.code,
+    );
+  }
+  return tmp;
+}
+
+/**
+ * `rm -rf` of the run's temp dir, bounded by `timeoutMs` and independent of the run's signal
+ * (the run may have been aborted). Never throws: a failure is a line in the run log.
+ */
+export async function removeRemoteTemp(ctx: JigContext, tmp: string, timeoutMs: number, logPrefix = 'scriptjig'): Promise<void> {
+  try {
+    const res = await ctx.hammer.run(['rm', '-rf', '--', tmp], { signal: AbortSignal.timeout(timeoutMs) });
+    if (res.code !== 0) ctx.log(`${logPrefix}: could not remove ${tmp} on the node: ${res.stderr.trim()}\n`);
+  } catch (err) {
+    ctx.log(`${logPrefix}: could not remove ${tmp} on the node: ${(err as Error).message}\n`);
+  }
+}
