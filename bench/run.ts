@@ -2,10 +2,12 @@
  * `npm run bench [-- scenario…]`: the budgets of DESIGN.md §4, measured. Each scenario prints
  * human lines and ends with one machine-readable line `bench <scenario>: key=value …`.
  * Scenarios: anneal-noop-sqlite, anneal-noop-postgres (when DATABASE_URL is set), api-get-node,
- * api-list-nodes.
+ * api-list-nodes, ssh-vs-ansible (50 real sshd nodes × 4 script roles against ansible-playbook;
+ * needs root, sshd and ansible-playbook; BENCH_SSH_NODES / BENCH_SSH_PAIRS to scale it).
  */
 import { annealNoop } from './anneal-noop.js';
 import { apiGetNode, apiListNodes } from './api.js';
+import { sshVsAnsible, sshVsAnsibleUnavailable } from './ssh-vs-ansible.js';
 
 type Scenario = { name: string; run: () => Promise<Record<string, string | number>>; enabled: () => boolean; why?: string };
 
@@ -19,6 +21,14 @@ const scenarios: Scenario[] = [
   },
   { name: 'api-get-node', run: apiGetNode, enabled: () => true },
   { name: 'api-list-nodes', run: apiListNodes, enabled: () => true },
+  {
+    name: 'ssh-vs-ansible',
+    run: sshVsAnsible,
+    enabled: () => sshVsAnsibleUnavailable() === null,
+    get why() {
+      return sshVsAnsibleUnavailable() ?? '';
+    },
+  },
 ];
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
