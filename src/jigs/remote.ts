@@ -34,22 +34,30 @@ export function throwIfAborted(ctx: JigContext, where: string, stopped = 'the sc
   throw new JigFailure(`${where}: run aborted (${why}); ${stopped}`, null, { cause: reason });
 }
 
+export interface RemoteTempOptions {
+  /** a plain lower-case word: the dir is `/tmp/<prefix>-XXXXXX`. @defaultValue 'scriptjig' */
+  prefix?: string;
+  /** ends the message when the run is aborted meanwhile (see {@link throwIfAborted}) */
+  stopped?: string;
+}
+
 /**
  * `mktemp -d /tmp/<prefix>-XXXXXX` on the node; returns the path, accepting only what mktemp
- * makes (it goes on argv and into `rm -rf`). `prefix` must be a plain word.
+ * makes (it goes on argv and into `rm -rf`).
  */
-export async function makeRemoteTemp(ctx: JigContext, where: string, prefix = 'scriptjig'): Promise<string> {
+export async function makeRemoteTemp(ctx: JigContext, where: string, options: RemoteTempOptions = {}): Promise<string> {
+  const { prefix = 'scriptjig', stopped } = options;
   if (!/^[a-z][a-z0-9]*$/.test(prefix)) throw new Error(`makeRemoteTemp: bad prefix '${prefix}'`);
   let result: RunResult;
   try {
     result = await ctx.hammer.run(['mktemp', '-d', `/tmp/${prefix}-XXXXXX`], { signal: ctx.signal });
   } catch (err) {
-    throwIfAborted(ctx, where);
+    throwIfAborted(ctx, where, stopped);
     throw new JigFailure(`${where}: cannot create a temp dir on the node: ${(err as Error).message}`, null, {
       cause: err,
     });
   }
-  throwIfAborted(ctx, where);
+  throwIfAborted(ctx, where, stopped);
   const tmp = result.stdout.trim();
   if (result.code !== 0 || !new RegExp(`^/[^\\n]*/${prefix}-[A-Za-z0-9]{6,}$`).test(tmp)) {
     throw new JigFailure(
