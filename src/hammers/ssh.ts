@@ -33,6 +33,7 @@ import type {
   PowerAction,
   RunOptions,
   RunResult,
+  SshAccess,
 } from './types.js';
 import { TransportError } from './types.js';
 
@@ -79,11 +80,16 @@ export function buildCommand(argv: string[], opts: Pick<RunOptions, 'cwd' | 'env
  * logins, which run without post-auth privilege separation).
  */
 export function killRunCommand(runTag: string, sig: 'TERM' | 'KILL'): string {
+  return buildCommand(killRunArgv(runTag, sig));
+}
+
+/** {@link killRunCommand} as an argv, for running through any hammer. */
+export function killRunArgv(runTag: string, sig: 'TERM' | 'KILL'): string[] {
   const script =
     'for d in /proc/[0-9]*; do ' +
     'if grep -qxz -e "$1" "$d/environ" 2>/dev/null; then kill -s "$2" "${d#/proc/}" 2>/dev/null; fi; ' +
     'done; exit 0';
-  return buildCommand(['sh', '-c', script, 'crowbar-kill', `${RUN_TAG_VAR}=${runTag}`, sig]);
+  return ['sh', '-c', script, 'crowbar-kill', `${RUN_TAG_VAR}=${runTag}`, sig];
 }
 
 // Install key //////////////////////////////////////////////////////////////////////////////////
@@ -131,29 +137,65 @@ export function fingerprint(key: Buffer): string {
   return `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
 }
 
-/** Pinned host key fingerprints by `host:port`, kept in a JSON file. */
+/** A pinned host key. */
+export interface PinnedHostKey {
+  /** `SHA256:…` of the key blob */
+  fingerprint: string;
+  /** the key as OpenSSH writes it, `<type> <base64>`; absent in entries pinned before keys were kept */
+  key?: string;
+}
+
+/** The OpenSSH `<type> <base64>` form of a raw host key blob (its first field is the type); undefined when malformed. */
+function hostKeyText(blob: Buffer): string | undefined {
+  const len = blob.length >= 4 ? blob.readUInt32BE(0) : 0;
+  const type = blob.subarray(4, 4 + len).toString('latin1');
+  return /^[A-Za-z0-9@._-]+$/.test(type) ? `${type} ${blob.toString('base64')}` : undefined;
+}
+
+/**
+ * An OpenSSH known_hosts line for `key` (`<type> <base64>`) at `host:port`: `host` alone on
+ * port 22 (as OpenSSH looks it up), `[host]:port` otherwise.
+ */
+export function knownHostsLine(host: string, port: number, key: string): string {
+  return `${port === 22 ? host : `[${host}]:${port}`} ${key}`;
+}
+
+/**
+ * Pinned host keys by `host:port`, kept in a JSON file as `{fingerprint, key}`. Entries written
+ * before keys were kept hold just the fingerprint string; they read as `{fingerprint}` and get
+ * their key on the next connect that matches the fingerprint.
+ */
 export class KnownHosts {
   readonly file: string;
-  #entries: Record<string, string> | undefined;
+  #entries: Record<string, PinnedHostKey> | undefined;
 
   constructor(file: string) {
     this.file = file;
   }
 
-  #load(): Record<string, string> {
+  #load(): Record<string, PinnedHostKey> {
     if (!this.#entries) {
-      this.#entries = existsSync(this.file) ? (JSON.parse(readFileSync(this.file, 'utf8')) as Record<string, string>) : {};
+      const raw = existsSync(this.file) ? (JSON.parse(readFileSync(this.file, 'utf8')) as Record<string, unknown>) : {};
+      const entries: Record<string, PinnedHostKey> = {};
+      for (const [hostPort, v] of Object.entries(raw)) {
+        if (typeof v === 'string') entries[hostPort] = { fingerprint: v };
+        else if (v && typeof v === 'object' && typeof (v as PinnedHostKey).fingerprint === 'string') {
+          const { fingerprint: fp, key } = v as PinnedHostKey;
+          entries[hostPort] = typeof key === 'string' ? { fingerprint: fp, key } : { fingerprint: fp };
+        }
+      }
+      this.#entries = entries;
     }
     return this.#entries;
   }
 
-  get(hostPort: string): string | undefined {
+  get(hostPort: string): PinnedHostKey | undefined {
     return this.#load()[hostPort];
   }
 
-  set(hostPort: string, fp: string): void {
+  set(hostPort: string, pin: PinnedHostKey): void {
     const entries = this.#load();
-    entries[hostPort] = fp;
+    entries[hostPort] = pin;
     mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
     const tmp = `${this.file}.tmp-${process.pid}`;
     writeFileSync(tmp, `${JSON.stringify(entries, null, 2)}\n`, { mode: 0o600 });
@@ -178,6 +220,11 @@ export interface SshFactoryOptions {
   killGraceMs?: number;
   /** SSH keepalive interval (a dead peer is noticed after 3 misses). @defaultValue 15000 */
   keepaliveMs?: number;
+  /**
+   * the file holding `privateKey`, for external SSH clients ({@link SshHammer.sshAccess},
+   * which fails without it)
+   */
+  privateKeyPath?: string;
 }
 
 interface Endpoint {
@@ -235,7 +282,8 @@ export function resolveEndpoint(target: HammerTarget): Endpoint {
 
 export class SshHammerFactory implements HammerFactory {
   readonly name = 'ssh';
-  readonly #opts: Required<Omit<SshFactoryOptions, 'knownHostsFile'>>;
+  readonly #opts: Required<Omit<SshFactoryOptions, 'knownHostsFile' | 'privateKeyPath'>>;
+  readonly #privateKeyPath: string | undefined;
   readonly #known: KnownHosts;
   readonly #conns = new Map<string, Promise<Connection>>();
   #timer: NodeJS.Timeout | undefined;
@@ -249,11 +297,36 @@ export class SshHammerFactory implements HammerFactory {
       killGraceMs: options.killGraceMs ?? 5000,
       keepaliveMs: options.keepaliveMs ?? 15_000,
     };
+    this.#privateKeyPath = options.privateKeyPath;
     this.#known = new KnownHosts(options.knownHostsFile);
   }
 
   get killGraceMs(): number {
     return this.#opts.killGraceMs;
+  }
+
+  /**
+   * Login details of `ep` for an external SSH client, after a fresh handshake and login (not a
+   * cached connection) so the pinned host key is checked now: a changed key, a refused login or
+   * an unreachable node fails here with the same error a run would get.
+   */
+  async sshAccess(ep: Endpoint): Promise<SshAccess> {
+    const keyFile = this.#privateKeyPath;
+    if (keyFile === undefined) {
+      throw new Error(
+        `ssh hammer of node ${ep.nodeName}: this factory was built without privateKeyPath; external SSH clients cannot log in`,
+      );
+    }
+    endClient(await this.#connect(ep, connKey(ep)));
+    const pinned = this.#known.get(`${ep.host}:${ep.port}`);
+    if (!pinned?.key) throw new Error(`ssh to node ${ep.nodeName}: no pinned host key recorded for ${ep.host}:${ep.port}`);
+    return {
+      host: ep.host,
+      port: ep.port,
+      username: ep.username,
+      identityFile: keyFile,
+      knownHostsLine: knownHostsLine(ep.host, ep.port, pinned.key),
+    };
   }
 
   create(target: HammerTarget): NodeHammer {
@@ -411,18 +484,20 @@ export class SshHammerFactory implements HammerFactory {
         },
         hostVerifier: (keyBlob: Buffer): boolean => {
           const fp = fingerprint(keyBlob);
+          const key = hostKeyText(keyBlob);
           const pinned = this.#known.get(hostPort);
-          if (pinned === undefined) {
-            this.#known.set(hostPort, fp);
+          if (pinned === undefined || (pinned.fingerprint === fp && pinned.key === undefined && key)) {
+            // first contact; or an entry pinned before keys were kept, now verified: keep the key
+            this.#known.set(hostPort, key ? { fingerprint: fp, key } : { fingerprint: fp });
             return true;
           }
-          if (pinned === fp) return true;
+          if (pinned.fingerprint === fp) return true;
           hostKeyError = new CrowbarError(
             'CONFLICT',
-            `ssh to ${where}: the host key has CHANGED: pinned ${pinned}, offered ${fp}. ` +
+            `ssh to ${where}: the host key has CHANGED: pinned ${pinned.fingerprint}, offered ${fp}. ` +
               `Refusing to connect (possible man-in-the-middle, or the node was reinstalled). ` +
               `If the change is expected, remove the entry "${hostPort}" from ${this.#known.file} and retry.`,
-            { node: ep.nodeName, hostPort, pinned, offered: fp, knownHostsFile: this.#known.file },
+            { node: ep.nodeName, hostPort, pinned: pinned.fingerprint, offered: fp, knownHostsFile: this.#known.file },
           );
           return false;
         },
@@ -620,6 +695,11 @@ export class SshHammer implements NodeHammer {
   async close(): Promise<void> {
     await this.#factory.closeEndpoint(this.endpoint);
   }
+
+  /** See {@link NodeHammer.sshAccess}: checks the pinned host key with a fresh handshake. */
+  sshAccess(): Promise<SshAccess> {
+    return this.#factory.sshAccess(this.endpoint);
+  }
 }
 
 interface ChannelInternals {
@@ -713,6 +793,7 @@ export function createSshHammerFactory(
   return new SshHammerFactory({
     ...options,
     privateKey: key.privateKey,
+    privateKeyPath: key.path,
     knownHostsFile: path.join(dataDir, 'ssh', 'known_hosts.json'),
   });
 }

@@ -48,6 +48,23 @@ export interface NodeHammer {
   power(action: PowerAction): Promise<string>;
   /** releases connections held for this node */
   close?(): Promise<void>;
+  /**
+   * For jigs that bring their own SSH client (ansible): how to log in to the node, after
+   * checking now, through this hammer, that it answers with its pinned host key. Only hammers
+   * that reach the node over SSH have it.
+   */
+  sshAccess?(): Promise<SshAccess>;
+}
+
+/** What an external SSH client needs to reach a node the way its `ssh` hammer does. */
+export interface SshAccess {
+  host: string;
+  port: number;
+  username: string;
+  /** path of the private key file (OpenSSH format, mode 0600) */
+  identityFile: string;
+  /** the pinned host key as an OpenSSH known_hosts line: `host <type> <base64>` (`[host]:port …` off port 22) */
+  knownHostsLine: string;
 }
 
 /** What a hammer factory knows about the node it is built for. */

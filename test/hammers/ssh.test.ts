@@ -17,9 +17,11 @@ import {
   createSshHammerFactory,
   ensureInstallKey,
   fingerprint,
+  knownHostsLine,
   resolveEndpoint,
   shellQuote,
 } from '../../src/hammers/ssh.js';
+import type { PinnedHostKey } from '../../src/hammers/ssh.js';
 import type { NodeHammer } from '../../src/hammers/types.js';
 import { scriptJig } from '../../src/jigs/script/index.js';
 import type { JigContext } from '../../src/jigs/types.js';
@@ -136,6 +138,9 @@ describe.skipIf(unavailable !== null && !required)('ssh hammer over 3 real sshd 
   let dataDir: string;
   let nodes: SshdNodes;
   let factory: SshHammerFactory;
+  /** node `i`'s host public key as `<type> <base64>` */
+  const hostPublicKey = (i: number): string =>
+    readFileSync(path.join(nodes.nodes[i]!.dir, 'ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
   const hammer = (i: number, f: SshHammerFactory = factory): NodeHammer => {
     const n = nodes.nodes[i]!;
     return f.create({ nodeId: i + 1, nodeName: n.name, username: n.username, endpoint: n.endpoint });
@@ -164,8 +169,76 @@ describe.skipIf(unavailable !== null && !required)('ssh hammer over 3 real sshd 
   });
 
   it('pins each node\'s host key on first contact, as ssh-keygen prints it', () => {
-    const pinned = JSON.parse(readFileSync(path.join(dataDir, 'ssh', 'known_hosts.json'), 'utf8')) as Record<string, string>;
-    for (let i = 0; i < 3; i++) expect(pinned[nodes.nodes[i]!.endpoint]).toBe(nodes.hostKeyFingerprint(i));
+    const pinned = JSON.parse(readFileSync(path.join(dataDir, 'ssh', 'known_hosts.json'), 'utf8')) as Record<string, PinnedHostKey>;
+    for (let i = 0; i < 3; i++) {
+      expect(pinned[nodes.nodes[i]!.endpoint]).toEqual({ fingerprint: nodes.hostKeyFingerprint(i), key: hostPublicKey(i) });
+    }
+  });
+
+  it('fills in the key of an entry pinned with only a fingerprint once it matches, and refuses a wrong one', async () => {
+    const old = await mkdtemp(path.join(os.tmpdir(), 'ssh-old-pins-'));
+    try {
+      await mkdir(path.join(old, 'ssh'));
+      for (const f of ['id_ed25519', 'id_ed25519.pub']) {
+        await writeFile(path.join(old, 'ssh', f), await readFile(path.join(dataDir, 'ssh', f)), { mode: 0o600 });
+      }
+      const file = path.join(old, 'ssh', 'known_hosts.json');
+      const [a, b] = [nodes.nodes[0]!.endpoint, nodes.nodes[1]!.endpoint];
+      // the format before keys were kept: host:port → fingerprint
+      await writeFile(file, JSON.stringify({ [a]: nodes.hostKeyFingerprint(0), [b]: nodes.hostKeyFingerprint(2) }));
+      const f = createSshHammerFactory(old);
+      try {
+        const at = (i: number): NodeHammer => {
+          const n = nodes.nodes[i]!;
+          return f.create({ nodeId: i + 1, nodeName: n.name, username: n.username, endpoint: n.endpoint });
+        };
+        expect((await at(0).run(['true'])).code).toBe(0);
+        await expect(at(1).run(['true'])).rejects.toThrow(/CHANGED/);
+        const pins = JSON.parse(await readFile(file, 'utf8')) as Record<string, PinnedHostKey>;
+        expect(pins[a]).toEqual({ fingerprint: nodes.hostKeyFingerprint(0), key: hostPublicKey(0) });
+        expect(pins[b]).toEqual({ fingerprint: nodes.hostKeyFingerprint(2) });
+      } finally {
+        await f.close();
+      }
+    } finally {
+      await rm(old, { recursive: true, force: true });
+    }
+  });
+
+  it('hands an external ssh client what it needs: OpenSSH logs in with it, checking the pinned key', async () => {
+    const n = nodes.nodes[1]!;
+    const access = await hammer(1).sshAccess!();
+    expect(access).toEqual({
+      host: n.address,
+      port: n.port,
+      username: n.username,
+      identityFile: path.join(dataDir, 'ssh', 'id_ed25519'),
+      knownHostsLine: `${n.port === 22 ? n.address : `[${n.address}]:${n.port}`} ${hostPublicKey(1)}`,
+    });
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ssh-access-'));
+    try {
+      const known = path.join(dir, 'known_hosts');
+      await writeFile(known, `${access.knownHostsLine}\n`);
+      const sshArgs = ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`];
+      sshArgs.push('-o', 'GlobalKnownHostsFile=/dev/null', '-i', access.identityFile, '-p', String(access.port));
+      const out = execFileSync('ssh', [...sshArgs, `${access.username}@${access.host}`, 'echo', 'via-openssh'], { encoding: 'utf8' });
+      expect(out).toBe('via-openssh\n');
+      // another node's key does not pass
+      await writeFile(known, `${knownHostsLine(access.host, access.port, hostPublicKey(0))}\n`);
+      expect(() => execFileSync('ssh', [...sshArgs, `${access.username}@${access.host}`, 'true'], { stdio: 'pipe' })).toThrow(
+        /Host key verification failed/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    // a factory that does not know its key file cannot hand out access
+    const bare = new SshHammerFactory({
+      privateKey: ensureInstallKey(dataDir).privateKey,
+      knownHostsFile: path.join(dataDir, 'ssh', 'known_hosts.json'),
+    });
+    const bareHammer = bare.create({ nodeId: 2, nodeName: n.name, username: n.username, endpoint: n.endpoint });
+    await expect(bareHammer.sshAccess!()).rejects.toThrow(/without privateKeyPath/);
+    await bare.close();
   });
 
   it('reports exit codes, stdin, env and cwd', async () => {

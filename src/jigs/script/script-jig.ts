@@ -4,10 +4,9 @@
  * scripts wrote back as the wall. Inputs travel only as attrs.json, never on a command line.
  * Owns the remote temp dir's life (always removed) and the failure messages.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolveAssetPath } from '../assets.js';
 import { ROLE_NAME, makeRemoteTemp, removeRemoteTemp, throwIfAborted } from '../remote.js';
 import { JigFailure, defineJig } from '../types.js';
 import type { JigContext, JigDefinition, JigResult } from '../types.js';
@@ -29,23 +28,11 @@ const FAILED_MARKER = /^scriptjig: FAILED (.+) \(exit status (\d+)\)$/;
 const STDERR_TAIL_LINES = 20;
 
 /**
- * Where `runner.sh` is: beside this module when running from `src/` (tsx, vitest), else — the
- * plain `tsc` build does not copy .sh files into `dist/` — `src/jigs/script/runner.sh` under the
- * nearest ancestor directory of the module that has one, and last under the working directory.
+ * Where `runner.sh` is: beside this module when running from `src/` (tsx, vitest), else under
+ * the source tree (see {@link resolveAssetPath}).
  */
 export function resolveRunnerPath(moduleUrl: string = import.meta.url): string {
-  const here = path.dirname(fileURLToPath(moduleUrl));
-  const candidates = [path.join(here, 'runner.sh')];
-  for (let dir = here; ; dir = path.dirname(dir)) {
-    candidates.push(path.join(dir, RUNNER_FROM_ROOT));
-    if (path.dirname(dir) === dir) break;
-  }
-  candidates.push(path.join(process.cwd(), RUNNER_FROM_ROOT));
-  const found = candidates.find((c) => existsSync(c));
-  if (!found) {
-    throw new Error(`script jig: runner.sh not found; looked at ${candidates.slice(0, 3).join(', ')} …`);
-  }
-  return found;
+  return resolveAssetPath(moduleUrl, RUNNER_FROM_ROOT);
 }
 
 /** Builds the script jig; `scriptJig` is the default instance. */
