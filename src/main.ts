@@ -17,6 +17,8 @@ import { testJig } from './jigs/builtin/test.js';
 import { RoleHandlerRegistry, roleProvidedJig } from './jigs/builtin/role-provided.js';
 import { testAsyncHandler } from './jigs/builtin/test-async.js';
 import { scriptJig } from './jigs/script/index.js';
+import { puppetJig } from './jigs/puppet/index.js';
+import { ansibleJig } from './jigs/ansible/index.js';
 import { HammerRegistry } from './hammers/index.js';
 import { createLocalHammerFactory } from './hammers/local.js';
 import { createSimHammerFactory } from './hammers/sim.js';
@@ -59,7 +61,7 @@ export async function startCrowbar(config: CrowbarConfig, o: StartOptions = {}):
       resetOnNodeDeath: config.resetOnNodeDeath,
     });
     const handlers = new RoleHandlerRegistry().add('test-async', testAsyncHandler(join(config.dataDir, 'tmp')));
-    const jigs = new JigRegistry().add(noopJig, testJig, roleProvidedJig(handlers), scriptJig);
+    const jigs = new JigRegistry().add(noopJig, testJig, roleProvidedJig(handlers), scriptJig, ansibleJig, puppetJig);
     const ssh = createSshHammerFactory(config.dataDir);
     const hammers = new HammerRegistry().add(createLocalHammerFactory()).add(createSimHammerFactory(join(config.dataDir, 'sim'))).add(ssh);
     const hammerFor = async (nodeId: number): Promise<NodeHammer> => {

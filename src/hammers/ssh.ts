@@ -15,7 +15,7 @@
  * logins), then SIGKILL the same way after `killGraceMs`, then the channel is closed.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -168,13 +168,18 @@ export function knownHostsLine(host: string, port: number, key: string): string 
 export class KnownHosts {
   readonly file: string;
   #entries: Record<string, PinnedHostKey> | undefined;
+  #mtime = -1;
 
   constructor(file: string) {
     this.file = file;
   }
 
+  /** Re-read when the file changed underneath (an operator removed an entry to accept a new key). */
   #load(): Record<string, PinnedHostKey> {
+    const mtime = existsSync(this.file) ? statSync(this.file).mtimeMs : 0;
+    if (mtime !== this.#mtime) this.#entries = undefined;
     if (!this.#entries) {
+      this.#mtime = mtime;
       const raw = existsSync(this.file) ? (JSON.parse(readFileSync(this.file, 'utf8')) as Record<string, unknown>) : {};
       const entries: Record<string, PinnedHostKey> = {};
       for (const [hostPort, v] of Object.entries(raw)) {
@@ -200,6 +205,7 @@ export class KnownHosts {
     const tmp = `${this.file}.tmp-${process.pid}`;
     writeFileSync(tmp, `${JSON.stringify(entries, null, 2)}\n`, { mode: 0o600 });
     renameSync(tmp, this.file);
+    this.#mtime = statSync(this.file).mtimeMs;
   }
 }
 
@@ -447,6 +453,8 @@ export class SshHammerFactory implements HammerFactory {
         if (settled) return;
         settled = true;
         clearTimeout(hardTimer);
+        // as OpenSSH does: without it each short exec waits ~40 ms on delayed ACKs (Nagle)
+        client.setNoDelay(true);
         resolve(conn);
       });
       client.on('error', (err: Error & { level?: string }) => {
