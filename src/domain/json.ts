@@ -92,6 +92,20 @@ export class ProvenancedBlob {
     }
   }
 
+  /**
+   * Puts a list at `path`, replacing what is there, attributed as a whole to `source`; each
+   * element's own source is recorded at `path/<index>` (the leaf is the list, so these extra
+   * keys only describe it, and go when the list is replaced).
+   */
+  placeList(path: string, items: ReadonlyArray<{ value: Json; source: Source }>, source: Source): void {
+    const p = splitPath(path).join('/');
+    if (p === '') return;
+    this.set(p, items.map((i) => i.value), source);
+    items.forEach((it, i) => {
+      this.provenance[`${p}/${i}`] = it.source;
+    });
+  }
+
   private set(path: string, v: Json, source: Source): void {
     const parts = splitPath(path);
     let cur: JsonObject = this.value;

@@ -3,6 +3,22 @@
  * whole with file, line and reason, then find-or-updates the barclamp, its hammers, jigs,
  * roles and attribs, and reconciles the role graph (requires, attaches, wants-attribs, jig
  * implementors) with late binding, cycle refusal and cohorts.
+ *
+ * `wants-attribs` entries are an attrib name, or `{name, at}` (place the value at path `at`
+ * instead of the attrib's map), or — an addition to the original format —
+ * `{name, at, collect: true}`: receive the attrib from every member of the owning role the
+ * node-role depends on (typically a `cluster` role bound on several nodes) as a JSON list:
+ *
+ *     wants-attribs:
+ *       - { name: threetier-app-backend, at: threetier/lb/backends, collect: true }
+ *
+ * The list holds each member's own value (its wall, sysdata, data, deployment-role data or the
+ * role template — not the attrib default), ordered by node name then node-role id; members
+ * without a value (or with null) are left out, so it may be `[]`. A member bound later joins
+ * the list (the consumer re-runs when the member's first run writes its value), a deleted
+ * member leaves it (the consumer re-runs at once), and a run of any member that changes the
+ * value in its wall re-runs the consumer. `collect` must be a boolean and needs an attrib owned
+ * by another role. Without it (or with `false`) the original one-parent behaviour is kept.
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -20,7 +36,8 @@ import { getBarclamp, upsertBarclamp } from '../store/barclamps.js';
 import { upsertAvailableHammer } from '../store/hammers.js';
 import { upsertJig } from '../store/jigs.js';
 import { upsertAttrib } from '../store/attribs.js';
-import { listRoleRequires, resolveRequires, setRoleWants, upsertRole } from '../store/roles.js';
+import { listRoleRequires, resolveRequires, setRoleWants, upsertRole, type WantDecl } from '../store/roles.js';
+import { relinkWant } from './binding.js';
 
 /**
  * `production`: every jig but `test` is active after import; `development`: only `noop`,
@@ -205,7 +222,10 @@ export async function importBarclampDoc(
   }
   // node-level attribs; unlike the original, `default` and `ui_renderer` are imported here too
   for (const a of bc.attribs) await upsertAttrib(tx, attribInput(a, barclamp.id, null));
-  for (const [i, r] of bc.roles.entries()) await setRoleWants(tx, roleIds[i]!, r.wants);
+  const flipped: Array<{ roleId: number; name: string; collect: boolean }> = [];
+  for (const [i, r] of bc.roles.entries()) {
+    for (const f of await setRoleWants(tx, roleIds[i]!, r.wants)) flipped.push({ roleId: roleIds[i]!, ...f });
+  }
 
   try {
     await syncRoleGraph(tx, roleIds);
@@ -215,6 +235,8 @@ export async function importBarclampDoc(
     }
     throw e;
   }
+  // a want that started or stopped collecting: node-roles already bound get their links redone
+  for (const f of flipped) await relinkWant(tx, f.roleId, f.name, f.collect);
 
   return {
     barclamp,
@@ -331,7 +353,7 @@ interface RoleDecl {
   flags: RoleFlag[];
   requires: string[];
   attaches: string[];
-  wants: Array<{ name: string; at: string | null }>;
+  wants: Array<WantDecl & { path?: Path }>;
   provides: string[];
   conflicts: string[];
   timeout: number | null;
@@ -471,12 +493,16 @@ function readDoc(value: JsonObject, file: string, lineOf: LineOf): BarclampDecl 
     const wants: RoleDecl['wants'] = [];
     seq(r['wants-attribs'], [...path, 'wants-attribs'], 'wants-attribs').forEach((w, k) => {
       const wp: Path = [...path, 'wants-attribs', k];
-      if (typeof w === 'string' && w !== '') wants.push({ name: w, at: null });
+      if (typeof w === 'string' && w !== '') wants.push({ name: w, at: null, collect: false });
       else if (isObject(w)) {
         const wn = name(w['name'], [...wp, 'name'], 'wanted attrib name', null);
         const at = text(w['at'], [...wp, 'at'], 'wanted attrib at');
-        if (wn !== null) wants.push({ name: wn, at });
-      } else bad(wp, 'a wants-attribs entry must be an attrib name or {name, at}');
+        const c = w['collect'];
+        if (c !== undefined && c !== null && typeof c !== 'boolean') {
+          bad([...wp, 'collect'], `wanted attrib collect must be true or false, got ${JSON.stringify(c)}`);
+        }
+        if (wn !== null) wants.push({ name: wn, at, collect: c === true, path: wp });
+      } else bad(wp, 'a wants-attribs entry must be an attrib name or {name, at, collect}');
     });
     let timeout: number | null = null;
     if (r['timeout'] != null) {
@@ -544,7 +570,27 @@ async function checkAgainstStore(tx: Tx, bc: BarclampDecl, file: string, lineOf:
     const rows = await tx.selectFrom('roles').select('name').where('name', 'in', attachTargets).execute();
     for (const r of rows) known.add(r.name);
   }
+  const collected = [...new Set(bc.roles.flatMap((r) => r.wants.filter((w) => w.collect).map((w) => w.name)))];
+  const owner = new Map<string, string | null>();
+  if (collected.length) {
+    const rows = await tx
+      .selectFrom('attribs')
+      .leftJoin('roles', 'roles.id', 'attribs.role_id')
+      .select(['attribs.name', 'roles.name as role'])
+      .where('attribs.name', 'in', collected)
+      .execute();
+    for (const a of rows) owner.set(a.name, a.role ?? null);
+    for (const a of bc.attribs) owner.set(a.name, null);
+    for (const r of bc.roles) for (const a of r.attribs) owner.set(a.name, r.name);
+  }
   for (const r of bc.roles) {
+    for (const w of r.wants) {
+      if (!w.collect || !owner.has(w.name)) continue; // not imported yet: nothing to check now
+      const o = owner.get(w.name);
+      const where = w.path ? [...w.path, 'collect'] : r.path;
+      if (o === null) issues.push({ path: where, message: `role '${r.name}' collects attrib '${w.name}', a node-level attrib; collect needs an attrib owned by a role` });
+      else if (o === r.name) issues.push({ path: where, message: `role '${r.name}' collects its own attrib '${w.name}'; collect needs an attrib owned by another role` });
+    }
     if (!jigNames.has(r.jig)) {
       issues.push({ path: [...r.path, 'jig'], message: `role '${r.name}' uses jig '${r.jig}', which no imported barclamp declares` });
     }

@@ -2,6 +2,12 @@
  * Binding roles to nodes (spec §5): safe-create with implicit parents on the same node,
  * deployment-chain scoping for shared (non-implicit) parents, provides/conflicts/abstract
  * checks, cluster roles, cohorts and attrib links; and the deletion rules of §5.6.
+ *
+ * Attrib links (§1.11): a wanted attrib owned by another role is supplied by the first ancestor
+ * node-role of that role. A want with `collect: true` is supplied by every such ancestor (all
+ * the cluster members the node-role depends on, on any node): a member bound later links to
+ * each existing collector, and deleting a member only detaches a collector that still has
+ * another member (the collector is poked; its list shrinks).
  */
 import type { Node, NodeRole, Role } from '../domain/entities.js';
 import { ConflictError } from '../domain/errors.js';
@@ -9,12 +15,14 @@ import { NodeRoleState as S, stateName } from '../domain/states.js';
 import { deploymentChain, ensureDeploymentRole, requireDeployment } from '../store/deployments.js';
 import { requireNode } from '../store/nodes.js';
 import {
-  addAttribLink, addEdge, briefs, closure, deleteNodeRoles, insertNodeRole, listNodeRoles, parentsOf,
+  addAttribLink, addEdge, attribLinkChildren, briefs, childrenOf, closure, deleteNodeRoles, insertNodeRole, listNodeRoles, parentsOf,
   type Brief,
 } from '../store/node-roles.js';
+import type { Tx } from '../store/db.js';
 import { getJig } from '../store/jigs.js';
 import { requireRole, roleParents, rolesByIds, unresolvedRequirements, wantedAttribs } from '../store/roles.js';
 import type { Ctx } from './context.js';
+import { blockOrTodo, poke } from './states.js';
 
 /** The jig that will actually run a role: its own when active; in dev mode the test jig stands in. */
 export function effectiveJig(ctx: Ctx, role: Role): Promise<string | undefined> {
@@ -104,14 +112,15 @@ async function safeCreate(ctx: Ctx, role: Role, node: Node, deploymentId: number
   for (const parent of parents) await link(ctx, parent, nr);
   if (role.cluster) await bindClusterChildren(ctx, nr);
 
-  // 5. attrib links: each wanted attrib owned by a role is supplied by that role's ancestor node-role
+  // 5. attrib links: each wanted attrib owned by a role is supplied by that role's (first) ancestor
+  // node-role; a collecting want by every ancestor node-role of that role
   if (wanted.some((w) => w.attrib.role_id !== null && w.attrib.role_id !== role.id)) {
     const ancestors = await closure(ctx.tx, [nr.id], 'up');
     for (const w of wanted) {
       if (w.attrib.role_id === null || w.attrib.role_id === role.id) continue;
-      const owner = ancestors.find((a) => a.role_id === w.attrib.role_id);
-      if (!owner) throw bindError(role, node, `no ancestor node-role supplies wanted attrib '${w.attrib.name}'`);
-      await addAttribLink(ctx.tx, owner.id, nr.id, w.attrib.id);
+      const owners = ancestors.filter((a) => a.role_id === w.attrib.role_id);
+      if (!owners.length) throw bindError(role, node, `no ancestor node-role supplies wanted attrib '${w.attrib.name}'`);
+      for (const owner of w.collect ? owners : owners.slice(0, 1)) await addAttribLink(ctx.tx, owner.id, nr.id, w.attrib.id);
     }
   }
   return nr;
@@ -175,13 +184,29 @@ async function link(ctx: Ctx, parent: NodeRole | Brief, child: NodeRole | Brief)
   }
 }
 
-/** A new cluster member inherits every child of its peers (spec §5.4). */
+/**
+ * A new cluster member inherits every child of its peers (spec §5.4); a child that collects an
+ * attrib of the role gets an attrib link from the new member too. Nothing is poked here: the
+ * new member has no value yet, and its first run that writes one pokes the collectors
+ * (outputs.ts, through these links).
+ */
 async function bindClusterChildren(ctx: Ctx, nr: NodeRole): Promise<void> {
   const peers = (await listNodeRoles(ctx.tx, { roleId: nr.role_id, deploymentId: nr.deployment_id })).filter((p) => p.id !== nr.id);
   if (peers.length === 0) return;
-  const kids = await ctx.tx.selectFrom('node_role_pcms').select('child_id').distinct().where('parent_id', 'in', peers.map((p) => p.id)).execute();
+  const kids = await ctx.tx
+    .selectFrom('node_role_pcms as e')
+    .innerJoin('node_roles as c', 'c.id', 'e.child_id')
+    .select(['e.child_id', 'c.role_id'])
+    .distinct()
+    .where('e.parent_id', 'in', peers.map((p) => p.id))
+    .execute();
   for (const k of kids) {
     if (await addEdge(ctx.tx, nr.id, k.child_id)) await raiseCohort(ctx, k.child_id, nr.cohort + 1);
+  }
+  for (const k of kids) {
+    for (const w of await ctx.memo(`wants:${k.role_id}`, () => wantedAttribs(ctx.tx, k.role_id))) {
+      if (w.collect && w.attrib.role_id === nr.role_id) await addAttribLink(ctx.tx, nr.id, k.child_id, w.attrib.id);
+    }
   }
 }
 
@@ -202,11 +227,20 @@ async function raiseCohort(ctx: Ctx, id: number, min: number): Promise<void> {
 /**
  * Deletes a node-role (spec §5.6): allowed for a leaf, when every descendant is on the same
  * node, or when every descendant is PROPOSED and never ran. Descendants go first.
+ * A child that only collects from this node-role (see `detachableCollectors`) is not a
+ * descendant here: it loses this parent and is poked, and the rules apply to the rest.
  */
 export async function deleteNodeRole(ctx: Ctx, id: number): Promise<void> {
   const [nr] = await briefs(ctx.tx, [id]);
   if (!nr) return;
-  const desc = await closure(ctx.tx, [id], 'down');
+  const detach = await detachableCollectors(ctx, nr);
+  let desc: Brief[];
+  if (detach.size === 0) desc = await closure(ctx.tx, [id], 'down');
+  else {
+    const kids = ((await childrenOf(ctx.tx, [id])).get(id) ?? []).filter((k) => !detach.has(k.id));
+    desc = [...kids, ...(await closure(ctx.tx, kids.map((k) => k.id), 'down'))];
+    for (const d of desc) detach.delete(d.id); // still a descendant through another child
+  }
   const sameNode = desc.every((d) => d.node_id === nr.node_id);
   const untouched = desc.every((d) => d.state === S.PROPOSED && d.run_count === 0);
   if (desc.length && !sameNode && !untouched) {
@@ -223,6 +257,60 @@ export async function deleteNodeRole(ctx: Ctx, id: number): Promise<void> {
   ctx.bindIndex.byNode.clear();
   ctx.bindIndex.byDeploymentRole.clear();
   ctx.emit('node_role.deleted', { ids: [...order, id] });
+  if (detach.size) {
+    // the list they were given changed: run again; one that waited only for the deleted member can go
+    const waiting = (await briefs(ctx.tx, [...detach])).filter((b) => b.state === S.BLOCKED).map((b) => b.id);
+    await poke(ctx, [...detach]);
+    await blockOrTodo(ctx, waiting);
+  }
+}
+
+/**
+ * Direct children of `nr` that it supplies only through collecting wants and that keep another
+ * parent of the same role (another cluster member) to collect from: deleting `nr` shrinks
+ * their list instead of deleting or refusing for them. A child with a one-parent (non-collect)
+ * link from `nr`, or whose last member `nr` is, is still a descendant under §5.6.
+ */
+async function detachableCollectors(ctx: Ctx, nr: Brief): Promise<Set<number>> {
+  const out = new Set<number>();
+  const links = await attribLinkChildren(ctx.tx, [nr.id]);
+  if (links.length === 0) return out;
+  const kids = (await childrenOf(ctx.tx, [nr.id])).get(nr.id) ?? [];
+  const parents = await parentsOf(ctx.tx, kids.map((k) => k.id));
+  for (const k of kids) {
+    const mine = links.filter((l) => l.child_id === k.id);
+    if (mine.length === 0) continue;
+    const wants = await ctx.memo(`wants:${k.role_id}`, () => wantedAttribs(ctx.tx, k.role_id));
+    const collecting = new Set(wants.filter((w) => w.collect).map((w) => w.attrib.id));
+    if (!mine.every((l) => collecting.has(l.attrib_id))) continue;
+    if ((parents.get(k.id) ?? []).some((p) => p.id !== nr.id && p.role_id === nr.role_id)) out.add(k.id);
+  }
+  return out;
+}
+
+/**
+ * Redoes the attrib links of a want whose `collect` flag changed (barclamp re-import): each
+ * node-role of the role gets a link from every ancestor node-role of the attrib's owner
+ * (collect), or keeps only its first link (no longer collecting). Nothing is poked, as binding
+ * pokes nothing; the next run stages from the new links.
+ */
+export async function relinkWant(tx: Tx, roleId: number, attribName: string, collect: boolean): Promise<void> {
+  const attrib = await tx.selectFrom('attribs').select(['id', 'role_id']).where('name', '=', attribName).executeTakeFirst();
+  if (!attrib || attrib.role_id === null || attrib.role_id === roleId) return;
+  for (const nr of await listNodeRoles(tx, { roleId })) {
+    if (collect) {
+      for (const a of await closure(tx, [nr.id], 'up')) if (a.role_id === attrib.role_id) await addAttribLink(tx, a.id, nr.id, attrib.id);
+      continue;
+    }
+    const links = await tx
+      .selectFrom('node_role_attrib_links')
+      .select('id')
+      .where('child_id', '=', nr.id)
+      .where('attrib_id', '=', attrib.id)
+      .orderBy('id')
+      .execute();
+    if (links.length > 1) await tx.deleteFrom('node_role_attrib_links').where('id', 'in', links.slice(1).map((l) => l.id)).execute();
+  }
 }
 
 /** Parents of a node-role that block it (not ACTIVE), for `why` and error messages. */

@@ -2,9 +2,16 @@
  * Attribute injection (spec §4.4, quirks fixed): assembles a node-role's jig input from its
  * declared sources in increasing precedence and records, for every leaf, which source supplied
  * it. Jigs get the result and nothing else — never a handle to search the database.
+ *
+ * A collecting want (`collect: true`) gets, at its `at` path, the list of the attrib's values
+ * from every linked parent that has one of its own (attrib defaults and null do not count), ordered by
+ * node name then node-role id; `[]` when none has. The list is placed after the same-node
+ * ancestors (so a co-located member's own value at the same path cannot replace it) and below
+ * the node-role's own data. Provenance: the list's path names every member (layer
+ * `attrib.collect`), and `<at>/<i>` holds the source of element i.
  */
 import type { Attrib, DeploymentRole, Node, NodeRole, Role } from '../domain/entities.js';
-import { ProvenancedBlob, getPath, wrapPath, isObject, type JsonObject, type Provenance, type Source } from '../domain/json.js';
+import { ProvenancedBlob, getPath, wrapPath, isObject, type Json, type JsonObject, type Provenance, type Source } from '../domain/json.js';
 import { getDeploymentRole } from '../store/deployments.js';
 import { getNodeLite, nodeDiscovery } from '../store/nodes.js';
 import { NotFoundError } from '../domain/errors.js';
@@ -42,13 +49,18 @@ function mergeLayers(layers: Layer[]): ProvenancedBlob {
   return b;
 }
 
+/** Value of an attrib in a merged blob, with the source of that value; undefined when absent. */
+function readValue(blob: ProvenancedBlob, attrib: Attrib): { value: Json; source: Source } | undefined {
+  const v = getPath(blob.value, attrib.map);
+  if (v === undefined) return undefined;
+  const src = blob.provenance[attrib.map] ?? Object.entries(blob.provenance).find(([p]) => p.startsWith(`${attrib.map}/`))?.[1];
+  return { value: v, source: src ?? { layer: 'unknown', id: 0, label: attrib.name } };
+}
+
 /** Value of an attrib in a merged blob, with the source of that value (or the attrib default). */
 function readAttrib(blob: ProvenancedBlob, attrib: Attrib): { value: unknown; source: Source } | undefined {
-  const v = getPath(blob.value, attrib.map);
-  if (v !== undefined) {
-    const src = blob.provenance[attrib.map] ?? Object.entries(blob.provenance).find(([p]) => p.startsWith(`${attrib.map}/`))?.[1];
-    return { value: v, source: src ?? { layer: 'unknown', id: 0, label: attrib.name } };
-  }
+  const own = readValue(blob, attrib);
+  if (own) return own;
   if (attrib.default?.value !== undefined && attrib.default.value !== null) {
     return { value: attrib.default.value, source: { layer: 'attrib.default', id: attrib.id, label: attrib.name } };
   }
@@ -76,12 +88,21 @@ export async function stageInputs(tx: Tx, nodeRoleId: number): Promise<StagedInp
   const role = roles.get(nr.role_id)!;
   const out = new ProvenancedBlob();
 
+  const nodeCache = new Map<number, Node>([[node.id, node]]);
+  const nodeOf = async (id: number): Promise<Node> => {
+    let n = nodeCache.get(id);
+    if (!n) {
+      n = (await getNodeLite(tx, id))!;
+      nodeCache.set(id, n);
+    }
+    return n;
+  };
   const viewCache = new Map<number, ProvenancedBlob>();
   const committedView = async (other: NodeRole): Promise<ProvenancedBlob> => {
     const hit = viewCache.get(other.id);
     if (hit) return hit;
     const r = (await rolesByIds(tx, [other.role_id])).get(other.role_id)!;
-    const n = other.node_id === node.id ? node : (await getNodeLite(tx, other.node_id))!;
+    const n = await nodeOf(other.node_id);
     const view = mergeLayers(committedLayers(other, r, await getDeploymentRole(tx, other.deployment_id, other.role_id), n));
     viewCache.set(other.id, view);
     return view;
@@ -97,11 +118,15 @@ export async function stageInputs(tx: Tx, nodeRoleId: number): Promise<StagedInp
     if (hit) out.merge(wrapPath(w.at, hit.value as JsonObject), hit.source);
   }
 
-  // 2. attribs supplied by linked parent node-roles (often on other nodes)
+  // 2. attribs supplied by linked parent node-roles (often on other nodes); collecting wants
+  // are placed after step 3
   const links = await attribLinksOf(tx, nr.id);
+  const collecting = wanted.filter((w) => w.collect && w.attrib.role_id !== null && w.attrib.role_id !== role.id);
+  const collected = new Set(collecting.map((w) => w.attrib.id));
+  const parents = links.length ? await listNodeRoles(tx, { ids: [...new Set(links.map((l) => l.parent_id))] }) : [];
   if (links.length) {
-    const parents = await listNodeRoles(tx, { ids: [...new Set(links.map((l) => l.parent_id))] });
     for (const link of links) {
+      if (collected.has(link.attrib_id)) continue;
       const parent = parents.find((p) => p.id === link.parent_id);
       const attrib = await getAttrib(tx, link.attrib_id);
       if (!parent || !attrib) continue;
@@ -121,6 +146,24 @@ export async function stageInputs(tx: Tx, nodeRoleId: number): Promise<StagedInp
         out.merge(wrapPath(path, getPath(view.value, path) as JsonObject), src);
       }
     }
+  }
+
+  // 2b. collecting wants: the list of every linked parent's own value, by node name then id
+  for (const w of collecting) {
+    const members: Array<{ node: string; id: number; who: string; hit: { value: Json; source: Source } | undefined }> = [];
+    for (const link of links) {
+      const parent = link.attrib_id === w.attrib.id ? parents.find((p) => p.id === link.parent_id) : undefined;
+      if (!parent) continue;
+      const n = await nodeOf(parent.node_id);
+      const r = (await rolesByIds(tx, [parent.role_id])).get(parent.role_id)!;
+      const hit = readValue(await committedView(parent), w.attrib);
+      members.push({ node: n.name, id: parent.id, who: `${r.name} on ${n.name}`, hit: hit?.value === null ? undefined : hit });
+    }
+    members.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : a.id - b.id));
+    const valued = members.filter((m) => m.hit !== undefined);
+    const missing = members.filter((m) => m.hit === undefined).map((m) => m.who);
+    const label = `${w.attrib.name} collected from ${valued.length ? valued.map((m) => m.who).join(', ') : 'no node-role'}${missing.length ? ` (no value yet: ${missing.join(', ')})` : ''}`;
+    out.placeList(w.at, valued.map((m) => m.hit!), { layer: 'attrib.collect', id: w.attrib.id, label });
   }
 
   // 4. own committed data: template ⊕ DR wall ⊕ DR committed ⊕ wall ⊕ sysdata ⊕ committed

@@ -23,12 +23,24 @@ export interface RoleRequire {
   required_role_id: number | null;
 }
 
-/** A wants-attrib: the role wants attrib `attrib_name` placed at `attrib_at` (null = the attrib's map). */
+/**
+ * A wants-attrib: the role wants attrib `attrib_name` placed at `attrib_at` (null = the attrib's
+ * map). With `collect` it wants the value of every ancestor node-role of the attrib's owner, as
+ * a list, instead of the value of one.
+ */
 export interface RoleWant {
   id: number;
   role_id: number;
   attrib_name: string;
   attrib_at: string | null;
+  collect: boolean;
+}
+
+/** A wants-attrib as barclamp import declares it. */
+export interface WantDecl {
+  name: string;
+  at: string | null;
+  collect: boolean;
 }
 
 export async function getRole(tx: Tx, idOrName: number | string): Promise<Role | undefined> {
@@ -108,19 +120,19 @@ export async function unresolvedRequirements(tx: Tx, roleId: number): Promise<st
   return res.rows.map((r) => r.requires);
 }
 
-/** The role's wants-attribs whose attrib exists, with where to place each (`at`). */
-export async function wantedAttribs(tx: Tx, roleId: number): Promise<Array<{ attrib: Attrib; at: string }>> {
+/** The role's wants-attribs whose attrib exists, with where to place each (`at`) and whether it collects. */
+export async function wantedAttribs(tx: Tx, roleId: number): Promise<Array<{ attrib: Attrib; at: string; collect: boolean }>> {
   const rows = await tx
     .selectFrom('role_require_attribs')
     .innerJoin('attribs', 'attribs.name', 'role_require_attribs.attrib_name')
     .selectAll('attribs')
-    .select('role_require_attribs.attrib_at')
+    .select(['role_require_attribs.attrib_at', 'role_require_attribs.collect as want_collect'])
     .where('role_require_attribs.role_id', '=', roleId)
     .orderBy('role_require_attribs.id')
     .execute();
-  return rows.map(({ attrib_at, ...a }) => {
+  return rows.map(({ attrib_at, want_collect, ...a }) => {
     const attrib = toAttrib(a);
-    return { attrib, at: attrib_at ?? attrib.map };
+    return { attrib, at: attrib_at ?? attrib.map, collect: Boolean(want_collect) };
   });
 }
 
@@ -137,9 +149,9 @@ export async function listRoleRequires(tx: Tx, roleId?: number): Promise<RoleReq
 }
 
 export async function listRoleWants(tx: Tx, roleId?: number): Promise<RoleWant[]> {
-  let q = tx.selectFrom('role_require_attribs').select(['id', 'role_id', 'attrib_name', 'attrib_at']);
+  let q = tx.selectFrom('role_require_attribs').select(['id', 'role_id', 'attrib_name', 'attrib_at', 'collect']);
   if (roleId !== undefined) q = q.where('role_id', '=', roleId);
-  return q.orderBy('id').execute();
+  return (await q.orderBy('id').execute()).map((r) => ({ ...r, collect: Boolean(r.collect) }));
 }
 
 export interface RoleInput {
@@ -222,34 +234,38 @@ export async function setRoleRequires(
   return { added, removed: removedRows.map((r) => r.requires) };
 }
 
-/** Makes the role's wants-attribs exactly `wants` (added, re-pointed or removed). */
-export async function setRoleWants(
-  tx: Tx,
-  roleId: number,
-  wants: ReadonlyArray<{ name: string; at: string | null }>,
-): Promise<void> {
-  const byName = new Map(wants.map((w) => [w.name, w.at]));
+/**
+ * Makes the role's wants-attribs exactly `wants` (added, re-pointed or removed). Returns the
+ * existing wants whose `collect` flag changed: node-roles already bound keep the attrib links
+ * binding made for the old flag until they are relinked (see `relinkWant` in engine/binding).
+ */
+export async function setRoleWants(tx: Tx, roleId: number, wants: ReadonlyArray<WantDecl>): Promise<Array<{ name: string; collect: boolean }>> {
+  const byName = new Map(wants.map((w) => [w.name, w]));
   const existing = await listRoleWants(tx, roleId);
   const stamp = now();
+  const flipped: Array<{ name: string; collect: boolean }> = [];
   for (const e of existing) {
-    if (!byName.has(e.attrib_name)) {
+    const w = byName.get(e.attrib_name);
+    if (!w) {
       await tx.deleteFrom('role_require_attribs').where('id', '=', e.id).execute();
-    } else if (byName.get(e.attrib_name) !== e.attrib_at) {
+    } else if (w.at !== e.attrib_at || w.collect !== e.collect) {
       await tx
         .updateTable('role_require_attribs')
-        .set({ attrib_at: byName.get(e.attrib_name) ?? null, updated_at: stamp })
+        .set({ attrib_at: w.at, collect: bool(w.collect), updated_at: stamp })
         .where('id', '=', e.id)
         .execute();
+      if (w.collect !== e.collect) flipped.push({ name: e.attrib_name, collect: w.collect });
     }
   }
   const have = new Set(existing.map((e) => e.attrib_name));
-  const fresh = [...byName].filter(([n]) => !have.has(n));
+  const fresh = [...byName.values()].filter((w) => !have.has(w.name));
   if (fresh.length) {
     await tx
       .insertInto('role_require_attribs')
-      .values(fresh.map(([n, at]) => ({ role_id: roleId, attrib_name: n, attrib_at: at, created_at: stamp, updated_at: stamp })))
+      .values(fresh.map((w) => ({ role_id: roleId, attrib_name: w.name, attrib_at: w.at, collect: bool(w.collect), created_at: stamp, updated_at: stamp })))
       .execute();
   }
+  return flipped;
 }
 
 /**

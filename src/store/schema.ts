@@ -82,6 +82,8 @@ export interface RoleRequireAttribTable {
   role_id: number;
   attrib_name: string;
   attrib_at: string | null;
+  /** 1: receive the attrib from every ancestor node-role of its owner, as a list (migration 0003) */
+  collect: Generated<Bool>;
   created_at: Stamp;
   updated_at: Stamp;
 }

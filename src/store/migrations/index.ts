@@ -5,6 +5,7 @@
 import type { CreateTableBuilder, Kysely, Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001-initial.js';
 import * as m0002 from './0002-auth.js';
+import * as m0003 from './0003-collect-wants.js';
 
 export interface MigrationContext {
   /** adds the dialect's auto-increment primary key column `id` */
@@ -12,7 +13,7 @@ export interface MigrationContext {
 }
 
 type Step = { up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> };
-const steps: Record<string, Step> = { '0001-initial': m0001, '0002-auth': m0002 };
+const steps: Record<string, Step> = { '0001-initial': m0001, '0002-auth': m0002, '0003-collect-wants': m0003 };
 
 export function migrationProvider(ctx: MigrationContext): MigrationProvider {
   return {
