@@ -12,7 +12,8 @@
  * are not trusted) and the nodes' work dirs are emptied. Runs come in pairs, the order
  * alternating (BENCH_SSH_PAIRS, default 3); the result is the median of each side. The
  * machine CPU figures count every process on the host (other load included).
- * BENCH_SSH_PROFILE=1 also times every hammer call of ours (mktemp, copies, the script, cleanup).
+ * BENCH_SSH_PROFILE=1 also times every hammer call of ours (one launch per run; a cleanup only
+ * after a run that could not clean up itself).
  */
 import { execFile, spawn } from 'node:child_process';
 import { accessSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';

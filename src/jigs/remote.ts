@@ -1,9 +1,10 @@
 /**
  * What every file-based jig (script, puppet-sa, …) does around its work on a node, through the
  * node's hammer only: check the role name can name a directory, make the run's remote temp dir
- * (and accept only what `mktemp` makes), always remove it afterwards in bounded time, and turn an
- * abort into a clear failure.
+ * (and accept only what `mktemp` makes) or name one to create exclusively, always remove it
+ * afterwards in bounded time, and turn an abort into a clear failure.
  */
+import { randomInt } from 'node:crypto';
 import { JigFailure } from './types.js';
 import type { JigContext } from './types.js';
 import type { RunResult } from '../hammers/types.js';
@@ -66,6 +67,20 @@ export async function makeRemoteTemp(ctx: JigContext, where: string, options: Re
     );
   }
   return tmp;
+}
+
+const TEMP_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/**
+ * A fresh, unguessable `/tmp/<prefix>-XXXXXXXXXXXX` (12 random letters and digits, ~71 bits), for
+ * a jig that creates its temp dir itself on the node, in the same command that uses it: with
+ * `mkdir -m 0700`, which fails if the path exists (so it is never someone else's directory).
+ */
+export function newRemoteTempPath(prefix: string): string {
+  if (!/^[a-z][a-z0-9]*$/.test(prefix)) throw new Error(`newRemoteTempPath: bad prefix '${prefix}'`);
+  let name = '';
+  for (let i = 0; i < 12; i++) name += TEMP_CHARS[randomInt(TEMP_CHARS.length)];
+  return `/tmp/${prefix}-${name}`;
 }
 
 /**

@@ -9,7 +9,7 @@
  * directories are private by convention only; nothing stops a session from reading another
  * node's files. Commands just run on this host (scripts use the host's `/tmp`, `jq`, `bash`);
  * the ssh hammer needs no sim-like path mapping for that — each script jig run makes its own
- * `mktemp -d` directory anyway.
+ * private temp directory anyway.
  *
  * Addresses: `127.<a>.<b>.<1..N>` (all of 127/8 is loopback on Linux) with a random `<a>.<b>`
  * unless `subnet` is given, so parallel test files do not collide. Port 22 when running as root

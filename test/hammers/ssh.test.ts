@@ -413,6 +413,62 @@ describe.skipIf(unavailable !== null && !required)('ssh hammer over 3 real sshd 
     }
   });
 
+  it('runs a script jig role over ssh in one command, and on abort kills it and removes its temp dir', async () => {
+    const work = await mkdtemp(path.join(os.tmpdir(), 'ssh-jig-'));
+    try {
+      const barclamp = path.join(work, 'barclamp');
+      const roleDir = path.join(barclamp, 'script', 'roles', 'ssh-sleep');
+      await mkdir(roleDir, { recursive: true });
+      await writeFile(path.join(roleDir, '01-sleep.sh'), 'echo "TMP=$TMPDIR"\nsleep 600 &\necho "PID=$!"\nwait\necho after-sleep\n');
+      const chunks: string[] = [];
+      const ac = new AbortController();
+      const calls: string[] = [];
+      const inner = hammer(2);
+      const ctx: JigContext = {
+        run: { id: 1, attempt: 1 },
+        nodeRole: { id: 1, state: 2, runCount: 0 },
+        role: { id: 1, name: 'ssh-sleep', jig: 'script', barclamp: 'test' },
+        node: { id: 3, name: nodes.nodes[2]!.name, admin: false, system: false, quirks: [] },
+        sourcePath: barclamp,
+        inputs: {},
+        hammer: {
+          name: inner.name,
+          actions: inner.actions,
+          run: (argv, opts) => {
+            calls.push(`${argv[0]} ${argv[1]}`);
+            return inner.run(argv, opts);
+          },
+          copyTo: (l, r) => inner.copyTo(l, r),
+          copyFrom: (r, l) => inner.copyFrom(r, l),
+          power: (a) => inner.power(a),
+        },
+        log: (t) => {
+          chunks.push(t);
+          if (/^PID=\d+$/m.test(chunks.join(''))) ac.abort(new Error('test abort'));
+        },
+        signal: ac.signal,
+        workDir: work,
+      };
+      const t0 = Date.now();
+      await expect(scriptJig.run(ctx)).rejects.toThrow(/run aborted \(test abort\)/);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      const log = chunks.join('');
+      expect(log).not.toContain('after-sleep');
+      const tmp = /^TMP=(.+)$/m.exec(log)![1]!;
+      const pid = /^PID=(\d+)$/m.exec(log)![1]!;
+      // the launcher removed its dir itself on SIGTERM: the one launch was the only command
+      expect(calls).toEqual(['bash -c']);
+      expect((await inner.run(['test', '-e', tmp])).code).toBe(1);
+      // the sleep got its SIGTERM from the kill channel, which may still be on its way
+      const gone = async (): Promise<boolean> => (await inner.run(['test', '-e', `/proc/${pid}`])).code === 1;
+      const deadline = Date.now() + 3000;
+      while (!(await gone()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await gone()).toBe(true);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a changed host key with both fingerprints, the node and how to reset', async () => {
     const h = hammer(2);
     await h.run(['true']);

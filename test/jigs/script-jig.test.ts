@@ -7,7 +7,7 @@ import type { JsonObject } from '../../src/domain/json.js';
 import { LocalHammer } from '../../src/hammers/local.js';
 import { createSimHammerFactory } from '../../src/hammers/sim.js';
 import type { NodeHammer } from '../../src/hammers/types.js';
-import { resolveRunnerPath, scriptJig } from '../../src/jigs/script/index.js';
+import { createScriptJig, readWallTree, resolveRunnerPath, scriptJig } from '../../src/jigs/script/index.js';
 import { JigFailure } from '../../src/jigs/types.js';
 import type { JigContext } from '../../src/jigs/types.js';
 
@@ -77,6 +77,27 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** `inner`, recording each call as `run <argv0> <argv1>` / `copyTo` / `copyFrom` */
+function counting(inner: NodeHammer, calls: string[]): NodeHammer {
+  return {
+    name: inner.name,
+    actions: inner.actions,
+    run: (argv, opts) => {
+      calls.push(`run ${argv[0]} ${argv[1]}`);
+      return inner.run(argv, opts);
+    },
+    copyTo: (local, remote) => {
+      calls.push('copyTo');
+      return inner.copyTo(local, remote);
+    },
+    copyFrom: (remote, local) => {
+      calls.push('copyFrom');
+      return inner.copyFrom(remote, local);
+    },
+    power: (action) => inner.power(action),
+  };
 }
 
 const hammers: Array<[string, (node: string) => NodeHammer]> = [
@@ -287,6 +308,102 @@ describe.each(hammers)('script jig over the %s hammer', (_name, makeHammer) => {
     expect(wall).toEqual({ back: evil });
     expect(existsSync(precious)).toBe(true);
     for (const n of [1, 2, 3]) expect(existsSync(path.join(canary, `pwned${n}`))).toBe(false);
+  });
+
+  it('runs in one command on the node: no copies, one run, a private temp dir it removes itself', async () => {
+    const r = await role({
+      '01-x.sh': 'echo "TMP=$TMPDIR"\necho "MODE=$(stat -c %a "$TMPDIR")"\nwrite_attribute out/v "$(read_attribute in/v)"\n',
+    });
+    const calls: string[] = [];
+    const h = await context(counting(hammer(), calls), r, { in: { v: 'a\nb $(x)' } });
+    expect((await scriptJig.run(h.ctx)).wall).toEqual({ out: { v: 'a\nb $(x)' } });
+    expect(calls).toEqual(['run bash -c']);
+    const tmp = printedTmp(h.log());
+    expect(tmp).toMatch(/\/tmp\/scriptjig-[A-Za-z0-9]{12}$/);
+    expect(h.log()).toContain('MODE=700\n');
+    expect(existsSync(tmp)).toBe(false);
+  });
+
+  it('still removes the temp dir when the launcher is killed before it could', async () => {
+    // the script's $PPID is the launcher (the runner's parent): it dies without cleaning up
+    const r = await role({ '01-x.sh': 'echo "TMP=$TMPDIR"\nkill -KILL "$PPID"\nsleep 0.2\n' });
+    const calls: string[] = [];
+    const h = await context(counting(hammer(), calls), r);
+    await expect(scriptJig.run(h.ctx)).rejects.toThrow(/the script runner failed \(killed by SIGKILL\)/);
+    expect(calls).toEqual(['run bash -c', 'run rm -rf']);
+    expect(existsSync(printedTmp(h.log()))).toBe(false);
+  });
+
+  it('never works in a temp dir that already exists, and leaves that dir alone', async () => {
+    const taken = `/tmp/scriptjig-Taken${process.pid}x${++roleSeq}`;
+    const node = hammer();
+    expect((await node.run(['mkdir', '-p', taken])).code).toBe(0);
+    expect((await node.run(['touch', `${taken}/canary`])).code).toBe(0);
+    try {
+      const r = await role({ '01-x.sh': 'echo never-ran\n' });
+      const calls: string[] = [];
+      const h = await context(counting(hammer(), calls), r);
+      const jig = createScriptJig({ remoteTempPath: () => taken });
+      await expect(jig.run(h.ctx)).rejects.toThrow(/cannot create the run's directory/);
+      expect(calls).toEqual(['run bash -c']);
+      expect(h.log()).not.toContain('never-ran');
+      expect((await node.run(['test', '-e', `${taken}/canary`])).code).toBe(0);
+    } finally {
+      await node.run(['rm', '-rf', taken]);
+    }
+  });
+
+  it('returns exactly what the scripts wrote: the wall readWallTree reads from the same attrs tree', async () => {
+    const copy = path.join(base, `attrs-copy-${++roleSeq}`);
+    const r = await role({
+      '01-write.sh': [
+        "write_attribute t/crlf $'a\\r\\n'",
+        "write_attribute t/nls $'x\\n\\n\\n'",
+        "write_attribute t/uni 'ünïcødé ✓'",
+        "printf 'a\\0b' >\"$TMPDIR/f\"; write_attribute_file_content t/nul \"$TMPDIR/f\"",
+        "printf '\\xff\\xfeok\\xc3' >\"$TMPDIR/g\"; write_attribute_file_content t/bad \"$TMPDIR/g\"",
+        ': >"$TMPDIR/e"; write_attribute_file_content t/empty "$TMPDIR/e"',
+        'write_attribute t/json \'{"a":[1,"x\\ny"]}\'',
+        "write_attribute 'n/sp ace' 1",
+        "write_attribute 'n/back\\slash' 2",
+        "write_attribute $'n/new\\nline' 3",
+        'write_attribute n/-dash 4',
+        'write_attribute n/.dot 5',
+        'write_attribute deep/a scalar',
+        'write_attribute deep/a/b 1',
+        'mkdir -p "$TMPDIR/attrs/leak" "$TMPDIR/attrs/fifo"',
+        'ln -s /etc/hostname "$TMPDIR/attrs/leak/wall"',
+        'ln -s /etc "$TMPDIR/attrs/dirlink"',
+        'mkfifo "$TMPDIR/attrs/fifo/wall"',
+        'printf root >"$TMPDIR/attrs/wall"',
+        'cp -a "$TMPDIR/attrs" "$(read_attribute copy)"',
+      ].join('\n'),
+    });
+    const h = await context(hammer(), r, { copy });
+    const { wall } = await scriptJig.run(h.ctx);
+    const expected = await readWallTree(copy);
+    expect(wall).toEqual(expected.wall);
+    expect(wall).toMatchObject({
+      t: { crlf: 'a', nls: 'x', nul: 'a\u0000b', bad: '\ufffd\ufffdok\ufffd', json: { a: [1, 'x\ny'] } },
+      n: { 'sp ace': 1, 'back\\slash': 2, 'new\nline': 3, '-dash': 4, '.dot': 5 },
+      deep: { a: { b: 1 } },
+    });
+    expect(expected.warnings.length).toBe(4);
+    for (const w of expected.warnings) expect(h.log()).toContain(`scriptjig: ${w}\n`);
+  });
+
+  it('keeps its own protocol out of the run log', async () => {
+    const r = await role({ '01-x.sh': 'printf "no newline at the end"\nwrite_attribute a 1\n' });
+    const h = await context(hammer(), r, { nul: 'x\u0000y' });
+    expect((await scriptJig.run(h.ctx)).wall).toEqual({ a: 1 });
+    expect(h.log()).toContain('no newline at the end');
+    expect(h.log()).not.toContain('\u0001');
+  });
+
+  it('reads inputs holding a NUL with jq, as before', async () => {
+    const r = await role({ '01-x.sh': 'write_attribute out "$(read_attribute in/v)"\n' });
+    const h = await context(hammer(), r, { in: { v: 'x\u0000y z' } });
+    expect((await scriptJig.run(h.ctx)).wall).toEqual({ out: 'xy z' });
   });
 
   it('fails clearly when the role has no scripts directory', async () => {

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Script jig runner, run on the node as: bash runner <workdir> <role>
 # Sources <workdir>/<role>/*.sh in C-locale order, each in its own errexit subshell, with
-# attribute helpers over <workdir>/attrs.json. Written values land in <workdir>/attrs/<path>/wall.
+# attribute helpers over <workdir>/attrs.json (answered from <workdir>/attrs.map when present).
+# Written values land in <workdir>/attrs/<path>/wall.
 # Attribute values only ever travel in files and shell variables, never in a command's argv.
 
 if [[ $# -ne 2 || ! -d $1 ]]; then
@@ -31,11 +32,75 @@ SCRIPTJIG_JQ_WALK='reduce ($path | split("/") | map(select(length > 0)))[] as $k
     else null end)'
 export SCRIPTJIG_JQ_WALK
 
+# attrs.map (written by the jig; see attrs-map.ts): NUL-separated pairs of a path ("/", "/a",
+# "/a/0/b": keys as they are, array indexes without leading zeros) and its entry: "s<text>" a
+# value as read_attribute prints it, "o<keys>"/"a<keys>" an object/array with the lines get_keys
+# prints, "j" a value only jq prints right. No entry: null or missing. It is loaded once into
+# SCRIPTJIG_ATTRS before the scripts run (bash processes the scripts start load it on first use).
+scriptjig_load() {
+    declare -gA SCRIPTJIG_ATTRS=()
+    local -a fields
+    local i k v
+    if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404)); then
+        mapfile -d '' -t fields <"$TMPDIR/attrs.map" # bash >= 4.4; far fewer syscalls than read
+        for ((i = 0; i + 1 < ${#fields[@]}; i += 2)); do
+            SCRIPTJIG_ATTRS[${fields[i]}]=${fields[i + 1]}
+        done
+    else
+        while IFS= read -r -d '' k && IFS= read -r -d '' v; do
+            SCRIPTJIG_ATTRS[$k]=$v
+        done <"$TMPDIR/attrs.map"
+    fi
+    SCRIPTJIG_MAP_LOADED=1
+}
+
+# scriptjig_entry a/b/0/c: walks the map as SCRIPTJIG_JQ_WALK walks attrs.json and sets REPLY to
+# the entry found ("" when null or missing); fails when there is no map (then ask jq)
+scriptjig_entry() {
+    if [[ ${SCRIPTJIG_MAP_LOADED-} != 1 ]]; then
+        [[ -f $TMPDIR/attrs.map ]] || return 1
+        scriptjig_load
+    fi
+    local rest=$1 key path=/
+    REPLY=${SCRIPTJIG_ATTRS[/]-}
+    while [[ -n $REPLY && -n $rest ]]; do
+        key=${rest%%/*}
+        if [[ $rest == */* ]]; then rest=${rest#*/}; else rest=; fi
+        [[ -n $key ]] || continue
+        case $REPLY in
+        o*) ;;
+        a*)
+            if ! [[ $key =~ ^[0-9]+$ ]]; then
+                REPLY=
+                break
+            fi
+            while [[ $key == 0?* ]]; do key=${key#0}; done
+            ;;
+        *)
+            REPLY=
+            break
+            ;;
+        esac
+        path=${path%/}/$key
+        REPLY=${SCRIPTJIG_ATTRS[$path]-}
+    done
+    return 0
+}
+
 # The helpers run in subshells with tracing off, so the log shows each call as one line.
 
 # read_attribute a/b/0/c: the value (strings raw, others as compact JSON); null or missing: nothing
 read_attribute() (
     { set +o xtrace; } 2>/dev/null
+    if scriptjig_entry "$1"; then
+        case $REPLY in
+        '') exit 0 ;;
+        s*)
+            printf '%s' "${REPLY:1}"
+            exit 0
+            ;;
+        esac
+    fi
     v=$(jq -r -c --arg path "$1" "$SCRIPTJIG_JQ_WALK"' | if . == null then empty else . end' \
         "$TMPDIR/attrs.json") || exit
     printf '%s' "$v"
@@ -44,6 +109,13 @@ read_attribute() (
 # has_attribute a/b: succeeds when the attribute has a non-empty value
 has_attribute() (
     { set +o xtrace; } 2>/dev/null
+    if scriptjig_entry "$1"; then
+        case $REPLY in
+        '') exit 1 ;;
+        s*) [[ -n ${REPLY:1} ]] && exit 0 || exit 1 ;;
+        [oa]*) exit 0 ;;
+        esac
+    fi
     [[ -n $(read_attribute "$1") ]]
 )
 
@@ -51,9 +123,15 @@ has_attribute() (
 get_keys() (
     { set +o xtrace; } 2>/dev/null
     {
-        jq -r --arg path "$1" "$SCRIPTJIG_JQ_WALK"' |
-            if type == "object" then keys[] elif type == "array" then (keys[] | tostring) else empty end' \
-            "$TMPDIR/attrs.json"
+        if scriptjig_entry "$1"; then
+            case $REPLY in
+            [oa]*) printf '%s' "${REPLY:1}" ;;
+            esac
+        else
+            jq -r --arg path "$1" "$SCRIPTJIG_JQ_WALK"' |
+                if type == "object" then keys[] elif type == "array" then (keys[] | tostring) else empty end' \
+                "$TMPDIR/attrs.json"
+        fi
         for d in "$TMPDIR/attrs/$1"/*/; do
             d=${d%/}
             printf '%s\n' "${d##*/}"
@@ -89,9 +167,10 @@ die() {
 }
 
 export -f read_attribute has_attribute get_keys read_attribute_file_content \
-    write_attribute write_attribute_file_content die
+    write_attribute write_attribute_file_content die scriptjig_load scriptjig_entry
 
-mkdir -p "$TMPDIR/attrs" "$TMPDIR/logs"
+if [[ -f $TMPDIR/attrs.map ]]; then scriptjig_load; fi
+[[ -d $TMPDIR/attrs && -d $TMPDIR/logs ]] || mkdir -p "$TMPDIR/attrs" "$TMPDIR/logs"
 scripts=("$TMPDIR/$ROLE/"*.sh)
 if ((${#scripts[@]} == 0)); then
     echo "scriptjig: role $ROLE has no *.sh scripts; nothing to do"

@@ -1,7 +1,8 @@
 /**
  * Reading a script jig's outputs: the `attrs/` tree its scripts wrote, where every `<path>/wall`
- * file holds one value. Owns the value coercion (fixing the original, which turned strings such
- * as "abc" into hex numbers) and the tree → JSON placement. Local files only; no node access.
+ * file holds one value (from a local tree, or as the launcher sent them). Owns the value coercion
+ * (fixing the original, which turned strings such as "abc" into hex numbers) and the tree → JSON
+ * placement. No node access.
  */
 import { lstat, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -50,15 +51,20 @@ export interface WallTree {
   warnings: string[];
 }
 
+/** One `wall` file the scripts wrote: the attribute path of its directory and its text. */
+export interface WallFile {
+  /** `['a', 'b']` for `attrs/a/b/wall`; empty for `attrs/wall` itself */
+  parts: string[];
+  text: string;
+}
+
 /**
- * Turns `<dir>/**\/wall` files into one object: `a/b/wall` containing `42` gives
- * `{a: {b: 42}}`. Shallower paths are placed first, so when both `a/wall` and `a/b/wall` exist
- * the deeper value wins (a JSON object at `a` is merged into instead). Symlinks are never
+ * Turns `<dir>/**\/wall` files into one object (see {@link wallFromFiles}). Symlinks are never
  * followed: a node must not make us read files of the admin host. A missing dir is an empty wall.
  */
 export async function readWallTree(dir: string): Promise<WallTree> {
   const warnings: string[] = [];
-  const found: Array<{ parts: string[]; value: Json }> = [];
+  const files: WallFile[] = [];
 
   const walk = async (rel: string[]): Promise<void> => {
     const abs = path.join(dir, ...rel);
@@ -76,18 +82,32 @@ export async function readWallTree(dir: string): Promise<WallTree> {
       } else if (entry.isDirectory()) {
         await walk([...rel, entry.name]);
       } else if (entry.name === 'wall' && entry.isFile()) {
-        if (rel.length === 0) {
-          warnings.push('ignored attrs/wall: a value needs an attribute path');
-          continue;
-        }
         const file = path.join(abs, entry.name);
         if (!(await lstat(file)).isFile()) continue;
-        const value = coerceWallValue(await readFile(file, 'utf8'));
-        if (value !== undefined) found.push({ parts: rel, value });
+        files.push({ parts: rel, text: await readFile(file, 'utf8') });
       }
     }
   };
   await walk([]);
+  return wallFromFiles(files, warnings);
+}
+
+/**
+ * The wall of the `wall` files found (each value coerced by {@link coerceWallValue}): `a/b/wall`
+ * containing `42` gives `{a: {b: 42}}`. Shallower paths are placed first, so when both `a/wall`
+ * and `a/b/wall` exist the deeper value wins (a JSON object at `a` is merged into instead).
+ * `warnings` (things already skipped) is extended and returned with the wall.
+ */
+export function wallFromFiles(files: WallFile[], warnings: string[] = []): WallTree {
+  const found: Array<{ parts: string[]; value: Json }> = [];
+  for (const { parts, text } of files) {
+    if (parts.length === 0) {
+      warnings.push('ignored attrs/wall: a value needs an attribute path');
+      continue;
+    }
+    const value = coerceWallValue(text);
+    if (value !== undefined) found.push({ parts, value });
+  }
 
   found.sort((a, b) => a.parts.length - b.parts.length || a.parts.join('/').localeCompare(b.parts.join('/')));
   const wall: JsonObject = {};
