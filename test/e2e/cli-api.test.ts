@@ -283,6 +283,18 @@ describe('crowbar CLI against a running server', () => {
     expect(down.stderr).toBe(`crowbar: cannot reach crowbar at http://127.0.0.1:${closed}: connection refused; is \`crowbar serve\` running?\n`);
   });
 
+  it('nodes create/update --ssh point the node\'s ssh hammer at user@host:port; a malformed target is refused', { timeout: 30_000 }, async () => {
+    expect(await ok(['nodes', 'create', 'web1.ssh.crowbar.test', '--ssh', 'deploy@10.0.0.5:2222'])).toMatch(/^created node web1\.ssh\.crowbar\.test \(id \d+\), ssh deploy@10\.0\.0\.5:2222$/m);
+    const hammer = async () => ((await json(['hammers', 'list'])) as Array<{ name: string; endpoint: string; username: string; node_id: number }>)
+      .filter((h) => h.name === 'ssh' && h.endpoint !== null);
+    expect((await hammer()).map((h) => [h.username, h.endpoint])).toContainEqual(['deploy', '10.0.0.5:2222']);
+    await ok(['nodes', 'update', 'web1.ssh.crowbar.test', '--ssh', '[fd00::5]']);
+    expect((await hammer()).map((h) => [h.username, h.endpoint])).toContainEqual(['root', '[fd00::5]:22']);
+    const bad = await crowbar(['nodes', 'update', 'web1.ssh.crowbar.test', '--ssh', 'root@host:99999']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("--ssh wants [user@]host[:port]");
+  });
+
   it('an API token from `users token` works with --token', { timeout: 30_000 }, async () => {
     const token = (await ok(['users', 'token', 'crowbar', '--name', 'cli-e2e'])).trim();
     expect(token).toMatch(/^crowbar_/);

@@ -40,7 +40,7 @@ export async function startTestCrowbar(
   }
   if (o.admin !== false) {
     const { bootstrap } = await import('../../src/engine/bootstrap.js');
-    await bootstrap(cb.engine, { adminName: 'admin.crowbar.test' });
+    await bootstrap(cb.engine, { adminName: 'admin.crowbar.test', barclampDirs: config.barclampDirs });
   }
   if (o.anneal !== false) await cb.annealer.start();
   return Object.assign(cb, {

@@ -1,5 +1,5 @@
 /** `crowbar nodes …`: list, show, create, update, delete, commit, propose, redeploy, power. */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { at, bool, Names, name, run, type Ctx } from './context.js';
 import { keyValues, paint, printJson, stateLabel, table } from './output.js';
 
@@ -89,13 +89,15 @@ export function registerNodes(program: Command): void {
     .option('--alive <bool>', 'alive (true/false)', bool('--alive'))
     .option('--available <bool>', 'available (true/false)', bool('--available'))
     .option('--admin', 'an admin node')
+    .option('--ssh <[user@]host[:port]>', 'where its ssh hammer logs in (default root@<node name>:22)', sshTarget)
     .action(run(async (ctx, nodeName: string) => {
       const o = ctx.opts;
       const node: Obj = await ctx.client.post('/api/v2/nodes', {
         name: nodeName, deployment: o.deployment, description: o.description, mac: o.mac, bootenv: o.bootenv, alive: o.alive, available: o.available, admin: o.admin,
       });
+      if (o.ssh) await setSshTarget(ctx, node, o.ssh);
       if (ctx.out.json) return printJson(ctx.out, node);
-      ctx.out.write(`created node ${node.name} (id ${node.id})\n`);
+      ctx.out.write(`created node ${node.name} (id ${node.id})${o.ssh ? `, ssh ${o.ssh.username}@${o.ssh.endpoint}` : ''}\n`);
     }));
 
   nodes
@@ -109,13 +111,15 @@ export function registerNodes(program: Command): void {
     .option('--available <bool>', 'available (true/false)', bool('--available'))
     .option('--allocated <bool>', 'allocated (true/false)', bool('--allocated'))
     .option('--target-role <role>', "annealer target role (name or id; 'null' clears it)")
+    .option('--ssh <[user@]host[:port]>', 'where its ssh hammer logs in', sshTarget)
     .action(run(async (ctx, key: string) => {
       const o = ctx.opts;
       const change: Obj = {};
       for (const f of ['name', 'description', 'deployment', 'bootenv', 'alive', 'available', 'allocated'] as const) if (o[f] !== undefined) change[f] = o[f];
       if (o.targetRole !== undefined) change.target_role = o.targetRole === 'null' ? null : o.targetRole;
-      if (Object.keys(change).length === 0) throw new Error('nothing to change: give at least one of --name, --description, --deployment, --bootenv, --alive, --available, --allocated, --target-role');
-      const node: Obj = await ctx.client.put(at('nodes', key), change);
+      if (Object.keys(change).length === 0 && !o.ssh) throw new Error('nothing to change: give at least one of --name, --description, --deployment, --bootenv, --alive, --available, --allocated, --target-role, --ssh');
+      if (o.ssh) await setSshTarget(ctx, await ctx.client.get(at('nodes', key)), o.ssh);
+      const node: Obj = Object.keys(change).length ? await ctx.client.put(at('nodes', key), change) : await ctx.client.get(at('nodes', key));
       if (ctx.out.json) return printJson(ctx.out, node);
       ctx.out.write(`updated node ${node.name} (id ${node.id})\n`);
     }));
@@ -159,4 +163,25 @@ export function registerNodes(program: Command): void {
       if (out.json) return printJson(out, res);
       out.write(`power ${action} on node ${key}: ${res.result}\n`);
     }));
+}
+
+interface SshTarget {
+  username: string;
+  endpoint: string;
+}
+
+/** Parses `[user@]host[:port]` (IPv6 as `[addr]:port`) for `--ssh`. */
+function sshTarget(value: string): SshTarget {
+  const m = /^(?:([A-Za-z_][A-Za-z0-9._-]*)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(value.trim());
+  const port = m?.[3] === undefined ? 22 : Number(m[3]);
+  if (!m || port < 1 || port > 65535) throw new InvalidArgumentError(`--ssh wants [user@]host[:port], e.g. root@10.0.0.5 or admin@[fd00::5]:2222; got '${value}'`);
+  return { username: m[1] ?? 'root', endpoint: `${m[2]}:${port}` };
+}
+
+/** Points the node's ssh hammer at `target` (the hammer every ordinary node gets on create). */
+async function setSshTarget(ctx: Ctx, node: Obj, target: SshTarget): Promise<void> {
+  const hammers: Obj[] = await ctx.client.get(`${at('nodes', node.id)}/hammers`);
+  const ssh = hammers.find((h) => h.name === 'ssh');
+  if (!ssh) throw new Error(`node ${node.name} has no ssh hammer (it has: ${hammers.map((h) => h.name).join(', ') || 'none'})`);
+  await ctx.client.put(at('hammers', ssh.id), { endpoint: target.endpoint, username: target.username });
 }
