@@ -24,8 +24,8 @@ import {
 import type { PinnedHostKey } from '../../src/hammers/ssh.js';
 import type { NodeHammer } from '../../src/hammers/types.js';
 import { scriptJig } from '../../src/jigs/script/index.js';
-import type { JigContext } from '../../src/jigs/types.js';
 import { SshdNodes, sshdUnavailableReason } from '../../src/testing/sshd-nodes.js';
+import { jigContext } from '../helpers/jig-context.js';
 
 const TRICKY = [
   'plain',
@@ -385,27 +385,21 @@ describe.skipIf(unavailable !== null && !required)('ssh hammer over 3 real sshd 
           'write_attribute out/node_dir "$CROWBAR_NODE_DIR"',
         ].join('\n'),
       );
-      const chunks: string[] = [];
-      const jigWork = path.join(work, 'work');
-      await mkdir(jigWork);
       const n = nodes.nodes[2]!;
-      const ctx: JigContext = {
-        run: { id: 1, attempt: 1 },
-        nodeRole: { id: 1, state: 2, runCount: 0 },
-        role: { id: 1, name: 'ssh-role', jig: 'script', barclamp: 'test' },
-        node: { id: 3, name: n.name, admin: false, system: false, quirks: [] },
-        sourcePath: barclamp,
-        inputs: { crowbar: { name: "x 'y' $(z)", servers: ['10.0.0.1', '10.0.0.2'] } },
+      const h = await jigContext({
         hammer: hammer(2),
-        log: (t) => chunks.push(t),
-        signal: new AbortController().signal,
-        workDir: jigWork,
-      };
-      const result = await scriptJig.run(ctx);
+        jig: 'script',
+        role: 'ssh-role',
+        sourcePath: barclamp,
+        workRoot: work,
+        inputs: { crowbar: { name: "x 'y' $(z)", servers: ['10.0.0.1', '10.0.0.2'] } },
+        node: { id: 3, name: n.name },
+      });
+      const result = await scriptJig.run(h.ctx);
       expect(result.wall).toEqual({
         out: { greeting: "hi x 'y' $(z)", port: 5432, servers: ['10.0.0.1', '10.0.0.2'], node_dir: n.workDir },
       });
-      expect(chunks.join('')).toContain("hello [x 'y' $(z)]");
+      expect(h.log()).toContain("hello [x 'y' $(z)]");
       // the remote temp dir is gone
       expect((await hammer(2).run(['bash', '-c', 'ls -d /tmp/scriptjig-* 2>/dev/null | wc -l'])).code).toBe(0);
     } finally {
@@ -420,17 +414,10 @@ describe.skipIf(unavailable !== null && !required)('ssh hammer over 3 real sshd 
       const roleDir = path.join(barclamp, 'script', 'roles', 'ssh-sleep');
       await mkdir(roleDir, { recursive: true });
       await writeFile(path.join(roleDir, '01-sleep.sh'), 'echo "TMP=$TMPDIR"\nsleep 600 &\necho "PID=$!"\nwait\necho after-sleep\n');
-      const chunks: string[] = [];
       const ac = new AbortController();
       const calls: string[] = [];
       const inner = hammer(2);
-      const ctx: JigContext = {
-        run: { id: 1, attempt: 1 },
-        nodeRole: { id: 1, state: 2, runCount: 0 },
-        role: { id: 1, name: 'ssh-sleep', jig: 'script', barclamp: 'test' },
-        node: { id: 3, name: nodes.nodes[2]!.name, admin: false, system: false, quirks: [] },
-        sourcePath: barclamp,
-        inputs: {},
+      const h = await jigContext({
         hammer: {
           name: inner.name,
           actions: inner.actions,
@@ -442,17 +429,21 @@ describe.skipIf(unavailable !== null && !required)('ssh hammer over 3 real sshd 
           copyFrom: (r, l) => inner.copyFrom(r, l),
           power: (a) => inner.power(a),
         },
-        log: (t) => {
-          chunks.push(t);
-          if (/^PID=\d+$/m.test(chunks.join(''))) ac.abort(new Error('test abort'));
-        },
+        jig: 'script',
+        role: 'ssh-sleep',
+        sourcePath: barclamp,
+        workRoot: work,
         signal: ac.signal,
-        workDir: work,
+        node: { id: 3, name: nodes.nodes[2]!.name },
+      });
+      const abortAtPid = (t: string): void => {
+        h.ctx.log(t);
+        if (/^PID=\d+$/m.test(h.log())) ac.abort(new Error('test abort'));
       };
       const t0 = Date.now();
-      await expect(scriptJig.run(ctx)).rejects.toThrow(/run aborted \(test abort\)/);
+      await expect(scriptJig.run({ ...h.ctx, log: abortAtPid })).rejects.toThrow(/run aborted \(test abort\)/);
       expect(Date.now() - t0).toBeLessThan(5000);
-      const log = chunks.join('');
+      const log = h.log();
       expect(log).not.toContain('after-sleep');
       const tmp = /^TMP=(.+)$/m.exec(log)![1]!;
       const pid = /^PID=(\d+)$/m.exec(log)![1]!;

@@ -21,8 +21,8 @@ import type { NodeHammer } from '../../src/hammers/types.js';
 import { ansibleJig, createAnsibleJig, resolveCallbackDir } from '../../src/jigs/ansible/index.js';
 import { ansibleCfg, cfgValue, unsafeYaml } from '../../src/jigs/ansible/run-files.js';
 import { JigFailure } from '../../src/jigs/types.js';
-import type { JigContext } from '../../src/jigs/types.js';
 import { SshdNodes, sshdUnavailableReason } from '../../src/testing/sshd-nodes.js';
+import { jigContext } from '../helpers/jig-context.js';
 
 function ansibleUnavailableReason(): string | null {
   try {
@@ -138,37 +138,8 @@ afterAll(async () => {
   await rm(PWNED, { force: true });
 });
 
-interface Harness {
-  ctx: JigContext;
-  log(): string;
-  chunks: string[];
-}
-
-let runSeq = 0;
-
-async function context(
-  hammer: NodeHammer,
-  role: string,
-  node: { id: number; name: string },
-  inputs: JsonObject = {},
-  signal: AbortSignal = new AbortController().signal,
-): Promise<Harness> {
-  const chunks: string[] = [];
-  const workDir = await mkdtemp(path.join(base, 'work-'));
-  const ctx: JigContext = {
-    run: { id: ++runSeq, attempt: 1 },
-    nodeRole: { id: runSeq, state: 2, runCount: 0 },
-    role: { id: 1, name: role, jig: 'ansible', barclamp: 'test' },
-    node: { ...node, admin: false, system: false, quirks: [] },
-    sourcePath: barclamp,
-    inputs,
-    hammer,
-    log: (text) => chunks.push(text),
-    signal,
-    workDir,
-  };
-  return { ctx, log: () => chunks.join(''), chunks };
-}
+const context = (hammer: NodeHammer, role: string, node: { id: number; name: string }, inputs?: JsonObject, signal?: AbortSignal) =>
+  jigContext({ hammer, jig: 'ansible', role, sourcePath: barclamp, workRoot: base, inputs, signal, node });
 
 async function failureOf(p: Promise<unknown>): Promise<JigFailure> {
   const err = await p.then(

@@ -18,8 +18,8 @@ import type { SshHammerFactory } from '../../src/hammers/ssh.js';
 import type { NodeHammer } from '../../src/hammers/types.js';
 import { createPuppetJig, escapeHiera, puppetInputs, puppetJig } from '../../src/jigs/puppet/index.js';
 import { JigFailure } from '../../src/jigs/types.js';
-import type { JigContext } from '../../src/jigs/types.js';
 import { SshdNodes, sshdUnavailableReason } from '../../src/testing/sshd-nodes.js';
+import { jigContext, type JigHarness } from '../helpers/jig-context.js';
 
 describe('puppet inputs', () => {
   const paths = { wallFile: '/tmp/puppetjig-x/wall.json', roleDir: '/tmp/puppetjig-x/roles/r' };
@@ -127,44 +127,16 @@ describe.skipIf(unavailable !== null && !required)('puppet-sa jig over 3 real ss
   let nodes: SshdNodes;
   let factory: SshHammerFactory;
   let summaryBefore: number | null;
-  let seq = 0;
 
   const hammer = (i: number): NodeHammer => {
     const n = nodes.nodes[i]!;
     return factory.create({ nodeId: i + 1, nodeName: n.name, username: n.username, endpoint: n.endpoint });
   };
 
-  interface Harness {
-    ctx: JigContext;
-    log(): string;
-  }
+  const context = (h: NodeHammer, name: string, role: string, inputs: JsonObject, signal?: AbortSignal) =>
+    jigContext({ hammer: h, jig: 'puppet-sa', role, sourcePath: barclamp, workRoot: base, inputs, signal, node: { name } });
 
-  async function context(
-    h: NodeHammer,
-    nodeName: string,
-    role: string,
-    inputs: JsonObject,
-    signal: AbortSignal = new AbortController().signal,
-  ): Promise<Harness> {
-    const chunks: string[] = [];
-    const workDir = await mkdtemp(path.join(base, 'work-'));
-    const id = ++seq;
-    const ctx: JigContext = {
-      run: { id, attempt: 1 },
-      nodeRole: { id, state: 2, runCount: 0 },
-      role: { id, name: role, jig: 'puppet-sa', barclamp: 'test' },
-      node: { id, name: nodeName, admin: false, system: false, quirks: [] },
-      sourcePath: barclamp,
-      inputs,
-      hammer: h,
-      log: (t) => chunks.push(t),
-      signal,
-      workDir,
-    };
-    return { ctx, log: () => chunks.join('') };
-  }
-
-  const onNode = async (i: number, role: string, inputs: JsonObject, signal?: AbortSignal): Promise<Harness> =>
+  const onNode = async (i: number, role: string, inputs: JsonObject, signal?: AbortSignal): Promise<JigHarness> =>
     context(hammer(i), nodes.nodes[i]!.name, role, { node_dir: nodes.nodes[i]!.workDir, ...inputs }, signal);
 
   const failure = (p: Promise<unknown>): Promise<JigFailure> =>

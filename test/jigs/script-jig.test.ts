@@ -9,7 +9,7 @@ import { createSimHammerFactory } from '../../src/hammers/sim.js';
 import type { NodeHammer } from '../../src/hammers/types.js';
 import { createScriptJig, readWallTree, resolveRunnerPath, scriptJig } from '../../src/jigs/script/index.js';
 import { JigFailure } from '../../src/jigs/types.js';
-import type { JigContext } from '../../src/jigs/types.js';
+import { jigContext } from '../helpers/jig-context.js';
 
 let base: string;
 let barclamp: string;
@@ -34,34 +34,8 @@ async function role(files: Record<string, string>): Promise<string> {
   return name;
 }
 
-interface Harness {
-  ctx: JigContext;
-  log(): string;
-}
-
-async function context(
-  hammer: NodeHammer,
-  roleName: string,
-  inputs: JsonObject = {},
-  signal: AbortSignal = new AbortController().signal,
-  nodeName = 'node-00001.sim.test',
-): Promise<Harness> {
-  const chunks: string[] = [];
-  const workDir = await mkdtemp(path.join(base, 'work-'));
-  const ctx: JigContext = {
-    run: { id: 1, attempt: 1 },
-    nodeRole: { id: 1, state: 2, runCount: 0 },
-    role: { id: 1, name: roleName, jig: 'script', barclamp: 'test' },
-    node: { id: 1, name: nodeName, admin: false, system: false, quirks: [] },
-    sourcePath: barclamp,
-    inputs,
-    hammer,
-    log: (text) => chunks.push(text),
-    signal,
-    workDir,
-  };
-  return { ctx, log: () => chunks.join('') };
-}
+const context = (hammer: NodeHammer, role: string, inputs?: JsonObject, signal?: AbortSignal, name = 'node-00001.sim.test') =>
+  jigContext({ hammer, jig: 'script', role, sourcePath: barclamp, workRoot: base, inputs, signal, node: { name } });
 
 /** the runner's temp dir as a script printed it (`TMP=<dir>`) */
 function printedTmp(log: string): string {
