@@ -14,7 +14,7 @@ import { coerceError, CrowbarError } from '../domain/errors.js';
 import type { JsonObject } from '../domain/json.js';
 import type { Role } from '../domain/entities.js';
 import { inTx, type Ctx, type EngineCore } from '../engine/context.js';
-import { activate, error as errorStates, blockOrTodo, unblockChildren } from '../engine/states.js';
+import { activate, error as errorStates, blockOrTodo, unblockChildren, unblockStranded } from '../engine/states.js';
 import { stageInputs } from '../engine/injection.js';
 import { afterSuccess } from '../engine/outputs.js';
 import { claimRunnable, finishInline, startRuns, type Claim } from '../store/claim.js';
@@ -78,6 +78,7 @@ export class Annealer {
   readonly worker: string;
   private readonly inflight = new Map<number, InFlight>();
   private completions: Completion[] = [];
+  private sweepDue = true;
   private running = false;
   private loopDone: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
@@ -148,6 +149,7 @@ export class Annealer {
 
   wake(): void {
     this.pendingWake = true;
+    this.sweepDue = true;
     this.wakeUp?.();
   }
 
@@ -177,6 +179,20 @@ export class Annealer {
         continue;
       }
       if (worked || this.pendingWake) continue;
+      if (this.sweepDue && this.core.caps.concurrentWriters) {
+        // once after each wake-up (a commit wakes us): repair node-roles that commit may have
+        // left BLOCKED behind parents this annealer activated meanwhile (see unblockStranded)
+        this.sweepDue = false;
+        try {
+          const n = await inTx(this.core, (ctx) => unblockStranded(ctx));
+          if (n > 0) {
+            this.log.info({ count: n }, 'unblocked node-roles whose parents were all active');
+            continue;
+          }
+        } catch (e) {
+          this.log.warn({ err: coerceError(e) }, 'checking for stranded blocked node-roles failed');
+        }
+      }
       if (this.inflight.size === 0 && this.completions.length === 0) {
         for (const w of this.idleWaiters.splice(0)) w();
       }

@@ -5,7 +5,7 @@
  */
 import { NodeRoleState as S, stateName } from '../domain/states.js';
 import { InvalidTransitionError, ConflictError } from '../domain/errors.js';
-import { briefs, childrenOf, closure, parentsOf, setState, type Brief } from '../store/node-roles.js';
+import { briefs, childrenOf, closure, parentsOf, setState, strandedBlocked, type Brief } from '../store/node-roles.js';
 import type { Ctx, StateChange } from './context.js';
 import { chunks, now } from '../store/db.js';
 
@@ -120,6 +120,18 @@ export async function unblockChildren(ctx: Ctx, ids: number[]): Promise<void> {
   const parents = await parentsOf(ctx.tx, kids.map((k) => k.id));
   const ready = kids.filter((k) => (parents.get(k.id) ?? []).every((p) => p.state === S.ACTIVE));
   await apply(ctx, ready, S.TODO);
+}
+
+/**
+ * Moves BLOCKED node-roles whose parents are all ACTIVE to TODO; returns how many. With several
+ * writers a commit can decide BLOCKED from a parent state that a concurrent annealer cycle
+ * changes to ACTIVE before the commit lands, and that cycle's unblock cannot see the commit's
+ * rows yet; the annealer calls this when it goes idle to repair exactly that.
+ */
+export async function unblockStranded(ctx: Ctx, limit = 1000): Promise<number> {
+  const ids = await strandedBlocked(ctx.tx, limit);
+  await apply(ctx, await briefs(ctx.tx, ids), S.TODO);
+  return ids.length;
 }
 
 export async function propose(ctx: Ctx, ids: number[]): Promise<void> {

@@ -119,6 +119,30 @@ export interface Brief {
 
 const briefCols = ['id', 'state', 'node_id', 'role_id', 'deployment_id', 'cohort', 'run_count'] as const;
 
+/**
+ * BLOCKED node-roles whose parents are all ACTIVE (at most `limit`): stranded by a commit that
+ * read a parent's state just before a concurrent transaction activated it (PostgreSQL).
+ */
+export async function strandedBlocked(tx: Tx, limit: number): Promise<number[]> {
+  const rows = await tx
+    .selectFrom('node_roles as nr')
+    .select('nr.id')
+    .where('nr.state', '=', 3)
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(
+        selectFrom('node_role_pcms as e')
+          .innerJoin('node_roles as p', 'p.id', 'e.parent_id')
+          .select('e.parent_id')
+          .whereRef('e.child_id', '=', 'nr.id')
+          .where('p.state', '<>', 0),
+      )),
+    )
+    .orderBy('nr.id')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.id);
+}
+
 export async function briefs(tx: Tx, ids: number[]): Promise<Brief[]> {
   const out: Brief[] = [];
   for (const c of chunks(ids)) out.push(...(await tx.selectFrom('node_roles').select(briefCols).where('id', 'in', c).execute()));
