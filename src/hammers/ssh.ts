@@ -198,9 +198,23 @@ export class KnownHosts {
     return this.#load()[hostPort];
   }
 
+  /** Removes the pin of `hostPort`; returns what was pinned. */
+  delete(hostPort: string): PinnedHostKey | undefined {
+    const entries = this.#load();
+    const was = entries[hostPort];
+    if (was === undefined) return undefined;
+    delete entries[hostPort];
+    this.#save(entries);
+    return was;
+  }
+
   set(hostPort: string, pin: PinnedHostKey): void {
     const entries = this.#load();
     entries[hostPort] = pin;
+    this.#save(entries);
+  }
+
+  #save(entries: Record<string, PinnedHostKey>): void {
     mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
     const tmp = `${this.file}.tmp-${process.pid}`;
     writeFileSync(tmp, `${JSON.stringify(entries, null, 2)}\n`, { mode: 0o600 });
@@ -333,6 +347,14 @@ export class SshHammerFactory implements HammerFactory {
       identityFile: keyFile,
       knownHostsLine: knownHostsLine(ep.host, ep.port, pinned.key),
     };
+  }
+
+  /** Forgets the pinned host key of `ep` and drops its cached connection. */
+  async forgetHostKey(ep: Endpoint): Promise<{ hostPort: string; fingerprint: string | null }> {
+    const hostPort = `${ep.host}:${ep.port}`;
+    const was = this.#known.delete(hostPort);
+    await this.closeEndpoint(ep);
+    return { hostPort, fingerprint: was?.fingerprint ?? null };
   }
 
   create(target: HammerTarget): NodeHammer {
@@ -504,7 +526,8 @@ export class SshHammerFactory implements HammerFactory {
             'CONFLICT',
             `ssh to ${where}: the host key has CHANGED: pinned ${pinned.fingerprint}, offered ${fp}. ` +
               `Refusing to connect (possible man-in-the-middle, or the node was reinstalled). ` +
-              `If the change is expected, remove the entry "${hostPort}" from ${this.#known.file} and retry.`,
+              `If the change is expected (the node was reinstalled): crowbar nodes forget-host-key ${ep.nodeName}, then retry ` +
+              `(or remove the entry "${hostPort}" from ${this.#known.file}).`,
             { node: ep.nodeName, hostPort, pinned: pinned.fingerprint, offered: fp, knownHostsFile: this.#known.file },
           );
           return false;
@@ -702,6 +725,11 @@ export class SshHammer implements NodeHammer {
 
   async close(): Promise<void> {
     await this.#factory.closeEndpoint(this.endpoint);
+  }
+
+  /** See {@link NodeHammer.forgetHostKey}. */
+  forgetHostKey(): Promise<{ hostPort: string; fingerprint: string | null }> {
+    return this.#factory.forgetHostKey(this.endpoint);
   }
 
   /** See {@link NodeHammer.sshAccess}: checks the pinned host key with a fresh handshake. */

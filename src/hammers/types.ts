@@ -54,6 +54,11 @@ export interface NodeHammer {
    * that reach the node over SSH have it.
    */
   sshAccess?(): Promise<SshAccess>;
+  /**
+   * Forgets the node's pinned host key (after a legitimate reinstall), so the next connection
+   * pins the key it is offered. Only hammers that pin keys (ssh) have it.
+   */
+  forgetHostKey?(): Promise<{ hostPort: string; fingerprint: string | null }>;
 }
 
 /** What an external SSH client needs to reach a node the way its `ssh` hammer does. */

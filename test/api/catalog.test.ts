@@ -280,6 +280,19 @@ for (const dialect of storeDialects()) {
         expect((await api.call('POST', `/api/v2/hammers/${sim.id}/perform`, {})).status).toBe(422);
       });
 
+      it('forgets an ssh hammer\'s pinned host key; a hammer that pins none is 409', async () => {
+        const ssh = (await api.call('POST', '/api/v2/hammers/match', { node_id: nodeId, name: 'ssh' })).body[0];
+        const r = await api.call('DELETE', `/api/v2/hammers/${ssh.id}/host_key`);
+        expect(r.status).toBe(200);
+        expect(r.type).toBe(ct('hammer_host_key', 'obj'));
+        // nothing was pinned for this node (it has no sshd): forgotten is null, and saying so is not an error
+        expect(r.body).toEqual({ hammer_id: ssh.id, node: 'sim1.crowbar.test', host: 'sim1.crowbar.test:22', forgotten: null });
+        const sim = (await api.call('POST', '/api/v2/hammers/match', { node_id: nodeId, name: 'sim' })).body[0];
+        const bad = await api.call('DELETE', `/api/v2/hammers/${sim.id}/host_key`);
+        expect(bad.status).toBe(409);
+        expect(bad.body.message).toBe("the sim hammer of node 'sim1.crowbar.test' pins no host keys");
+      });
+
       it('creates, updates and deletes available hammers and hammers', async () => {
         const ah = await api.call('POST', '/api/v2/available_hammers', { name: 'fake', klass: 'FakeHammer', priority: '5' });
         expect(ah.status).toBe(200);

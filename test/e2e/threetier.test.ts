@@ -288,7 +288,7 @@ describe.skipIf(unavailable !== null && !required)('three-tier sample over 4 rea
     expect(file(APP2, 'etc/threetier/app.conf')).toMatch(/greeting = while app2 is (still )?down\n/);
   }, 240_000);
 
-  it('a changed host key → ERROR naming both fingerprints; node stays alive; re-pinned and retried → converges', async () => {
+  it('a changed host key → ERROR naming both fingerprints; node stays alive; key forgotten over the API, retried → converges', async () => {
     await sshd.restartWithNewHostKey(APP1);
     const offered = sshd.hostKeyFingerprint(APP1);
     await pokeApps('after the reinstall');
@@ -299,11 +299,13 @@ describe.skipIf(unavailable !== null && !required)('three-tier sample over 4 rea
     expect(failed.runlog).toMatch(/host key has CHANGED/);
     expect(failed.runlog).toContain(offered);
     expect((await ok('GET', `/api/v2/nodes/${nodeIds[APP1]}`)).alive).toBe(true);
-    // the operator accepts the new key as the error says: remove the pinned entry, then retry
-    const pins = path.join(api.cb.dataDir, 'ssh', 'known_hosts.json');
-    const known = JSON.parse(readFileSync(pins, 'utf8')) as Record<string, unknown>;
-    delete known[`${sshd.nodes[APP1]!.address}:${sshd.nodes[APP1]!.port}`];
-    writeFileSync(pins, JSON.stringify(known));
+    // the operator accepts the new key as the error says (`crowbar nodes forget-host-key`), then retries
+    expect(failed.runlog).toContain(`crowbar nodes forget-host-key ${sshd.nodes[APP1]!.name}`);
+    const [hammer] = (await ok('GET', `/api/v2/nodes/${nodeIds[APP1]}/hammers`)) as Array<{ id: number }>;
+    const forgot = await ok('DELETE', `/api/v2/hammers/${hammer!.id}/host_key`);
+    expect(forgot).toMatchObject({ node: sshd.nodes[APP1]!.name, host: `${sshd.nodes[APP1]!.address}:${sshd.nodes[APP1]!.port}` });
+    expect(forgot.forgotten).toMatch(/^SHA256:/);
+    expect(forgot.forgotten).not.toBe(offered);
     await ok('PUT', `/api/v2/node_roles/${failed.id}/retry`);
     await converged('app1 re-pinned');
     expect(file(APP1, 'etc/threetier/app.conf')).toContain('greeting = after the reinstall\n');

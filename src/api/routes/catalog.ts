@@ -442,6 +442,22 @@ const hammerRoutes: RoutePlugin = (app, deps: ApiDeps) => {
   });
 
   /**
+   * Forgets the host key pinned for this hammer's node (after a legitimate reinstall): the next
+   * connection pins the key the node then offers. 409 for hammers that pin no keys.
+   */
+  app.delete<IdParams>('/api/v2/hammers/:id/host_key', async (req, reply) => {
+    adminOnly(req, 'forget pinned host keys');
+    const h = await requireHammer(engine.db, key(req.params.id));
+    const node = await requireNode(engine.db, h.node_id);
+    const driver = driverFor(h, node.name);
+    if (!driver?.forgetHostKey) {
+      throw new ConflictError(`the ${h.name} hammer of node '${node.name}' pins no host keys`, { hammer: h.id });
+    }
+    const { hostPort, fingerprint } = await driver.forgetHostKey();
+    return send(reply, 'hammer_host_key', 'obj', { hammer_id: h.id, node: node.name, host: hostPort, forgotten: fingerprint });
+  });
+
+  /**
    * `{method, args[]}`: runs one of the hammer's actions on its node. A failing action is still
    * a 200 with `result_type: 'exception'`; a method the hammer does not offer is a 409.
    * `run` takes an argv, or one string which runs as a shell command line (as ssh did).

@@ -1,4 +1,4 @@
-/** `crowbar nodes …`: list, show, create, update, delete, commit, propose, redeploy, power. */
+/** `crowbar nodes …`: list, show, create, update (incl. --ssh), forget-host-key, delete, commit, propose, redeploy, power. */
 import { InvalidArgumentError, type Command } from 'commander';
 import { at, bool, Names, name, run, type Ctx } from './context.js';
 import { keyValues, paint, printJson, stateLabel, table } from './output.js';
@@ -125,6 +125,19 @@ export function registerNodes(program: Command): void {
     }));
 
   nodes
+    .command('forget-host-key <node>')
+    .description("forget the node's pinned SSH host key after a legitimate reinstall (the next login pins the new one)")
+    .action(run(async (ctx, key: string) => {
+      const node: Obj = await ctx.client.get(at('nodes', key));
+      const ssh = await sshHammerOf(ctx, node);
+      const r: Obj = await ctx.client.delete(`${at('hammers', ssh.id)}/host_key`);
+      if (ctx.out.json) return printJson(ctx.out, r);
+      ctx.out.write(r.forgotten
+        ? `forgot host key ${r.forgotten} of ${node.name} (${r.host}); the next login pins the key it is offered\n`
+        : `no host key was pinned for ${node.name} (${r.host})\n`);
+    }));
+
+  nodes
     .command('delete <node>')
     .description('delete a node and its node-roles')
     .action(run(async (ctx, key: string) => {
@@ -180,8 +193,13 @@ function sshTarget(value: string): SshTarget {
 
 /** Points the node's ssh hammer at `target` (the hammer every ordinary node gets on create). */
 async function setSshTarget(ctx: Ctx, node: Obj, target: SshTarget): Promise<void> {
+  const ssh = await sshHammerOf(ctx, node);
+  await ctx.client.put(at('hammers', ssh.id), { endpoint: target.endpoint, username: target.username });
+}
+
+async function sshHammerOf(ctx: Ctx, node: Obj): Promise<Obj> {
   const hammers: Obj[] = await ctx.client.get(`${at('nodes', node.id)}/hammers`);
   const ssh = hammers.find((h) => h.name === 'ssh');
   if (!ssh) throw new Error(`node ${node.name} has no ssh hammer (it has: ${hammers.map((h) => h.name).join(', ') || 'none'})`);
-  await ctx.client.put(at('hammers', ssh.id), { endpoint: target.endpoint, username: target.username });
+  return ssh;
 }
