@@ -290,6 +290,7 @@ describe('crowbar CLI against a running server', () => {
     expect((await hammer()).map((h) => [h.username, h.endpoint])).toContainEqual(['deploy', '10.0.0.5:2222']);
     await ok(['nodes', 'update', 'web1.ssh.crowbar.test', '--ssh', '[fd00::5]']);
     expect((await hammer()).map((h) => [h.username, h.endpoint])).toContainEqual(['root', '[fd00::5]:22']);
+    expect(await ok(['nodes', 'forget-host-key', 'web1.ssh.crowbar.test'])).toMatch(/^no host key was pinned for web1\.ssh\.crowbar\.test \(fd00::5:22\)$/m);
     const bad = await crowbar(['nodes', 'update', 'web1.ssh.crowbar.test', '--ssh', 'root@host:99999']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain("--ssh wants [user@]host[:port]");
