@@ -192,6 +192,8 @@ export class Annealer {
         } catch (e) {
           this.log.warn({ err: coerceError(e) }, 'checking for stranded blocked node-roles failed');
         }
+        // woken (or asked to settle) while checking: claim again before declaring idle
+        if (this.pendingWake) continue;
       }
       if (this.inflight.size === 0 && this.completions.length === 0) {
         for (const w of this.idleWaiters.splice(0)) w();

@@ -46,7 +46,8 @@ for (const dialect of storeDialects()) {
       expect(await inTx(c.engine, (ctx) => unblockStranded(ctx))).toBe(0);
     });
 
-    it.runIf(dialect === 'postgres')('the annealer repairs it on its own when it goes idle, and runs it', async () => {
+    // only stores with several writers can strand one, so only there does the annealer look
+    if (dialect === 'postgres') it('the annealer repairs it on its own when it goes idle, and runs it', async () => {
       const { cb: c, id } = await strand(true);
       const before = await c.engine.db.selectFrom('node_roles').select('run_count').where('id', '=', id).executeTakeFirstOrThrow();
       c.annealer.wake();
