@@ -5,11 +5,11 @@
  * `CROWBAR_AUTHORIZED_KEYS`) and a private work directory (`workDir`, exported as
  * `CROWBAR_NODE_DIR`).
  *
- * Isolation, honestly: all the daemons run as the same user on one filesystem, so the work
- * directories are private by convention only; nothing stops a session from reading another
- * node's files. Commands just run on this host (scripts use the host's `/tmp`, `jq`, `bash`);
- * the ssh hammer needs no sim-like path mapping for that — each script jig run makes its own
- * private temp directory anyway.
+ * Isolation: as root, each sshd runs in its own mount namespace in which the directory holding
+ * all the nodes is covered by an empty tmpfs with only that node's own directory bound back at
+ * its usual path, so a role on one node cannot see (or write) another node's files; the tests
+ * still read every node's files at those paths from outside. Otherwise a node is this host:
+ * the same `/usr`, `/tmp`, `jq` and `bash` (each jig run makes its own private temp dir).
  *
  * Addresses: `127.<a>.<b>.<1..N>` (all of 127/8 is loopback on Linux) with a random `<a>.<b>`
  * unless `subnet` is given, so parallel test files do not collide. Port 22 when running as root
@@ -194,9 +194,10 @@ export class SshdNodes {
   async #startNode(node: SshdNode): Promise<void> {
     if (node.pid !== null) return;
     const logFile = path.join(node.dir, 'sshd.log');
-    const child = spawn(SSHD_PATH, ['-D', '-f', path.join(node.dir, 'sshd_config'), '-E', logFile], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const sshd = [SSHD_PATH, '-D', '-f', path.join(node.dir, 'sshd_config'), '-E', logFile];
+    // unshare and sh exec, so the child's pid is sshd's
+    const [cmd, ...args] = process.getuid?.() === 0 ? ['unshare', '-m', '--propagation', 'private', 'sh', '-c', HIDE_OTHER_NODES, 'sshd-node', this.base, node.dir, ...sshd] : sshd;
+    const child = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (c: string) => {
@@ -223,6 +224,22 @@ export class SshdNodes {
     this.#procs.set(node.index, child);
   }
 }
+
+/**
+ * Run inside a node's new mount namespace as `sh -c … sshd-node <base> <nodeDir> <sshd argv…>`:
+ * keeps the node's directory at /mnt, covers <base> (all nodes) with an empty tmpfs, binds the
+ * node's own directory back at its path, then execs sshd.
+ */
+const HIDE_OTHER_NODES = [
+  'set -e',
+  'base=$1; own=$2; shift 2',
+  'mount --bind "$own" /mnt',
+  'mount -t tmpfs -o mode=0755 sshd-nodes "$base"',
+  'mkdir -p "$own"',
+  'mount --bind /mnt "$own"',
+  'umount /mnt',
+  'exec "$@"',
+].join('\n');
 
 function sshdConfig(dir: string, workDir: string, address: string, port: number): string {
   return [

@@ -5,7 +5,7 @@
  * CROWBAR_E2E=1 where that is a failure.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -157,6 +157,22 @@ describe.skipIf(unavailable !== null && !required)('ssh hammer over 3 real sshd 
     await factory?.close();
     await nodes?.stop();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("keeps each node's work dir private: a node sees and writes its own, never another's", async () => {
+    const [a, b] = [nodes.nodes[0]!, nodes.nodes[1]!];
+    writeFileSync(path.join(b.workDir, 'secret'), 'node-1 only\n');
+    const own = await hammer(0).run(['sh', '-c', 'echo mine > "$CROWBAR_NODE_DIR/own" && cat "$CROWBAR_NODE_DIR/own"']);
+    expect(own).toMatchObject({ code: 0, stdout: 'mine\n' });
+    expect(readFileSync(path.join(a.workDir, 'own'), 'utf8')).toBe('mine\n');
+    const peek = await hammer(0).run(['cat', path.join(b.workDir, 'secret')]);
+    expect(peek.code).not.toBe(0);
+    expect(peek.stderr).toMatch(/No such file or directory/);
+    const write = await hammer(0).run(['sh', '-c', 'echo x > "$1"', 'sh', path.join(b.workDir, 'planted')]);
+    expect(write.code).not.toBe(0);
+    expect(existsSync(path.join(b.workDir, 'planted'))).toBe(false);
+    // and node 1 still sees its own file
+    expect((await hammer(1).run(['cat', path.join(b.workDir, 'secret')])).stdout).toBe('node-1 only\n');
   });
 
   it('runs argv verbatim, without shell interpolation, on every node', async () => {
