@@ -22,7 +22,7 @@ async function once(dialect: 'sqlite' | 'postgres', nodes: number) {
   const dataDir = mkdtempSync(join(tmpdir(), 'crowbar-bench-'));
   const schema = dialect === 'postgres' ? `bench_${randomBytes(5).toString('hex')}` : undefined;
   const cb = await startCrowbar(
-    compileConfig({ dataDir, databaseUrl: dialect === 'postgres' ? process.env.DATABASE_URL : undefined, pgSchema: schema, barclampDirs: [join(here, 'barclamp')], dev: false }, {}),
+    compileConfig({ dataDir, databaseUrl: dialect === 'postgres' ? process.env.DATABASE_URL : undefined, pgSchema: schema, barclampDirs: [join(here, 'barclamp')], dev: false, adminPassword: randomBytes(12).toString('hex') }, {}),
     { anneal: false, noAdmin: true, log: pino({ level: 'warn' }) },
   );
   try {
