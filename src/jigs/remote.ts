@@ -1,10 +1,12 @@
 /**
- * What every file-based jig (script, puppet-sa, …) does around its work on a node, through the
- * node's hammer only: check the role name can name a directory, make the run's remote temp dir
+ * What every file-based jig (script, ansible, puppet-sa) does around its work on a node: find the
+ * role's files in its barclamp and check the role name can name a directory; then, through the
+ * node's hammer only, make the run's remote temp dir
  * (and accept only what `mktemp` makes) or name one to create exclusively, always remove it
  * afterwards in bounded time, and turn an abort into a clear failure.
  */
 import { randomInt } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { JigFailure } from './types.js';
 import type { JigContext } from './types.js';
 import type { RunResult } from '../hammers/types.js';
@@ -22,6 +24,24 @@ export function checkRoleName(ctx: JigContext, where: string, what: string): voi
   if (!ROLE_NAME.test(ctx.role.name)) {
     throw new JigFailure(`${where}: the role name cannot name a ${what} directory`);
   }
+}
+
+/** The directory holding the role's barclamp files (`script/`, `ansible/`, `puppet/`); `jig` names the jig in the failure. */
+export function barclampSource(ctx: JigContext, where: string, jig: string): string {
+  if (!ctx.sourcePath) {
+    throw new JigFailure(`${where}: the ${jig} jig needs the barclamp's files, but barclamp ${ctx.role.barclamp} has no source path`);
+  }
+  return ctx.sourcePath;
+}
+
+/** True when `p` is a directory on this (the admin) host. */
+export function isDir(p: string): Promise<boolean> {
+  return stat(p).then((s) => s.isDirectory(), () => false);
+}
+
+/** True when `p` is a regular file on this (the admin) host. */
+export function isFile(p: string): Promise<boolean> {
+  return stat(p).then((s) => s.isFile(), () => false);
 }
 
 /**

@@ -4,7 +4,6 @@
  * with file and line, and jig activation per mode.
  */
 import { beforeEach, expect, it } from 'vitest';
-import { CrowbarError } from '../../src/domain/errors.js';
 import type { DB } from '../../src/store/db.js';
 import {
   builtinBarclampDir,
@@ -29,6 +28,7 @@ import {
   wantedAttribs,
 } from '../../src/store/roles.js';
 import { forEachDialect, truncateAll } from '../helpers/stores.js';
+import { refusal } from '../helpers/refusal.js';
 
 const CORE = `
 barclamp: { name: core }
@@ -41,16 +41,6 @@ jigs:
 
 async function yaml(db: DB, text: string, file = 'x.yml', mode: ImportMode = 'production') {
   return importBarclampYaml(db, text, { file, mode, sourcePath: '/tmp/bc' });
-}
-
-async function refusal(p: Promise<unknown>): Promise<CrowbarError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(CrowbarError);
-    return e as CrowbarError;
-  }
-  throw new Error('expected the import to be refused');
 }
 
 async function counts(db: DB): Promise<Record<string, number>> {

@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { forEachDialect, storeDialects, truncateAll } from '../helpers/stores.js';
 import { startTestCrowbar, type TestCrowbar } from '../helpers/crowbar.js';
+import { refusal } from '../helpers/refusal.js';
 import { NodeRoleState as S } from '../../src/domain/states.js';
-import { CrowbarError } from '../../src/domain/errors.js';
 import { importBarclampYaml } from '../../src/engine/barclamp-import.js';
 import { listRoleWants, requireRole } from '../../src/store/roles.js';
 
@@ -205,15 +205,6 @@ jigs:
 forEachDialect('collect in wants-attribs: import', (store) => {
   const db = () => store().handle.db;
   const yaml = (text: string, file = 'x.yml') => importBarclampYaml(db(), text, { file, mode: 'development', sourcePath: '/tmp/bc' });
-  const refusal = async (p: Promise<unknown>): Promise<CrowbarError> => {
-    try {
-      await p;
-    } catch (e) {
-      expect(e).toBeInstanceOf(CrowbarError);
-      return e as CrowbarError;
-    }
-    throw new Error('expected the import to be refused');
-  };
   const doc = (want: string) => `barclamp: { name: tt, parent: core }
 roles:
   - name: tt-app

@@ -33,14 +33,10 @@ export async function startTestCrowbar(
     adminName: 'admin.crowbar.test',
     ...o.config,
   }, {});
-  const cb = await startCrowbar(config, { anneal: false, noAdmin: true, log: pino({ level: 'silent' }) });
+  const cb = await startCrowbar(config, { anneal: false, noAdmin: o.admin === false, log: pino({ level: 'silent' }) });
   if (!o.keepDelays) {
     const roles = await cb.engine.db.selectFrom('roles').select('name').where('name', 'like', 'test-%').execute();
     for (const r of roles) await cb.engine.setRoleTemplate(r.name, { delay: 0 });
-  }
-  if (o.admin !== false) {
-    const { bootstrap } = await import('../../src/engine/bootstrap.js');
-    await bootstrap(cb.engine, { adminName: 'admin.crowbar.test', barclampDirs: config.barclampDirs });
   }
   if (o.anneal !== false) await cb.annealer.start();
   return Object.assign(cb, {

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { JsonObject } from '../../domain/json.js';
 import { runArgv } from '../../hammers/local.js';
@@ -15,7 +15,7 @@ import { killRunArgv, RUN_TAG_VAR } from '../../hammers/ssh.js';
 import { TransportError } from '../../hammers/types.js';
 import type { RunResult, SshAccess } from '../../hammers/types.js';
 import { resolveAssetPath } from '../assets.js';
-import { checkRoleName, runWhere, throwIfAborted } from '../remote.js';
+import { barclampSource, checkRoleName, isDir, isFile, runWhere, throwIfAborted } from '../remote.js';
 import { JigFailure, defineJig } from '../types.js';
 import type { JigContext, JigDefinition, JigResult } from '../types.js';
 import { describeFailure, readFailures, readWall, unreachableFailure } from './outcome.js';
@@ -164,15 +164,13 @@ interface Play {
 async function findPlay(ctx: JigContext, where: string): Promise<Play> {
   checkRoleName(ctx, where, 'role');
   const role = ctx.role.name;
-  if (!ctx.sourcePath) {
-    throw new JigFailure(`${where}: the ansible jig needs the barclamp's files, but barclamp ${ctx.role.barclamp} has no source path`);
-  }
+  const source = barclampSource(ctx, where, 'ansible');
   const inputKey = Object.keys(ctx.inputs).find((k) => k.startsWith('ansible_'));
   if (inputKey) {
     throw new JigFailure(`${where}: input attribute '${inputKey}' would override Ansible's own variable of that name; rename it`);
   }
-  const rolesPath = path.join(ctx.sourcePath, 'ansible', 'roles');
-  const ownPlaybook = path.join(ctx.sourcePath, 'ansible', 'playbooks', `${role}.yml`);
+  const rolesPath = path.join(source, 'ansible', 'roles');
+  const ownPlaybook = path.join(source, 'ansible', 'playbooks', `${role}.yml`);
   if (await isFile(ownPlaybook)) return { rolesPath, playbook: ownPlaybook, own: true };
   const roleDir = path.join(rolesPath, role);
   if (!(await isDir(roleDir))) {
@@ -368,16 +366,3 @@ class OutputLines {
   }
 }
 
-async function isFile(p: string): Promise<boolean> {
-  return stat(p).then(
-    (s) => s.isFile(),
-    () => false,
-  );
-}
-
-async function isDir(p: string): Promise<boolean> {
-  return stat(p).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
-}

@@ -4,12 +4,12 @@
  * every puppet directory private to the run, the wall read back from a declared JSON file.
  * Owns the remote temp dir's life (always removed) and the failure messages. Contract below.
  */
-import { lstat, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isObject } from '../../domain/json.js';
 import type { JsonObject } from '../../domain/json.js';
 import type { RunResult } from '../../hammers/types.js';
-import { checkRoleName, makeRemoteTemp, removeRemoteTemp, runWhere, throwIfAborted } from '../remote.js';
+import { barclampSource, checkRoleName, isDir, isFile, makeRemoteTemp, removeRemoteTemp, runWhere, throwIfAborted } from '../remote.js';
 import { JigFailure, defineJig } from '../types.js';
 import type { JigContext, JigDefinition, JigResult } from '../types.js';
 import { HIERA_YAML, puppetInputs } from './inputs.js';
@@ -93,17 +93,13 @@ export function createPuppetJig(options: PuppetJigOptions = {}): JigDefinition {
     const role = ctx.role.name;
     const where = runWhere(ctx);
     checkRoleName(ctx, where, 'manifests');
-    if (!ctx.sourcePath) {
-      throw new JigFailure(
-        `${where}: the puppet-sa jig needs the barclamp's files, but barclamp ${ctx.role.barclamp} has no source path`,
-      );
-    }
-    const roleDir = path.join(ctx.sourcePath, 'puppet', 'roles', role);
+    const source = barclampSource(ctx, where, 'puppet-sa');
+    const roleDir = path.join(source, 'puppet', 'roles', role);
     if (!(await isDir(roleDir))) {
       throw new JigFailure(`${where}: no manifests; expected a directory holding init.pp (or site.pp) at ${roleDir}`);
     }
     const entry = await entryManifest(roleDir, where);
-    const modulesDir = path.join(ctx.sourcePath, 'puppet', 'modules');
+    const modulesDir = path.join(source, 'puppet', 'modules');
     const hasModules = await isDir(modulesDir);
     if (!hasModules && (await exists(modulesDir))) {
       throw new JigFailure(`${where}: ${modulesDir} is not a directory (it should hold puppet modules)`);
@@ -172,13 +168,6 @@ export const puppetJig: JigDefinition = createPuppetJig();
 
 // Helpers ////////////////////////////////////////////////////////////////////////////////////
 
-async function isDir(p: string): Promise<boolean> {
-  return stat(p).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
-}
-
 async function exists(p: string): Promise<boolean> {
   return lstat(p).then(
     () => true,
@@ -189,11 +178,7 @@ async function exists(p: string): Promise<boolean> {
 async function entryManifest(roleDir: string, where: string): Promise<string> {
   const found: string[] = [];
   for (const name of ENTRY_MANIFESTS) {
-    const isFile = await stat(path.join(roleDir, name)).then(
-      (s) => s.isFile(),
-      () => false,
-    );
-    if (isFile) found.push(name);
+    if (await isFile(path.join(roleDir, name))) found.push(name);
   }
   if (found.length === 0) {
     throw new JigFailure(`${where}: no entry manifest; expected ${path.join(roleDir, 'init.pp')} (or site.pp)`);

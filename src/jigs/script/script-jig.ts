@@ -8,7 +8,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { resolveAssetPath } from '../assets.js';
-import { ROLE_NAME, newRemoteTempPath, removeRemoteTemp, throwIfAborted } from '../remote.js';
+import { ROLE_NAME, barclampSource, isDir, newRemoteTempPath, removeRemoteTemp, throwIfAborted } from '../remote.js';
 import { tarArchive, treeEntries } from '../tar.js';
 import type { TarEntry } from '../tar.js';
 import { JigFailure, defineJig } from '../types.js';
@@ -67,17 +67,8 @@ export function createScriptJig(options: ScriptJigOptions = {}): JigDefinition {
     if (!ROLE_NAME.test(role)) {
       throw new JigFailure(`${where}: the role name cannot name a scripts directory`);
     }
-    if (!ctx.sourcePath) {
-      throw new JigFailure(
-        `${where}: the script jig needs the barclamp's files, but barclamp ${ctx.role.barclamp} has no source path`,
-      );
-    }
-    const roleDir = path.join(ctx.sourcePath, 'script', 'roles', role);
-    const isDir = await stat(roleDir).then(
-      (s) => s.isDirectory(),
-      () => false,
-    );
-    if (!isDir) {
+    const roleDir = path.join(barclampSource(ctx, where, 'script'), 'script', 'roles', role);
+    if (!(await isDir(roleDir))) {
       throw new JigFailure(`${where}: no scripts; expected a directory of *.sh scripts at ${roleDir}`);
     }
     runnerPath ??= resolveRunnerPath();
