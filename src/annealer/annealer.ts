@@ -179,22 +179,7 @@ export class Annealer {
         continue;
       }
       if (worked || this.pendingWake) continue;
-      if (this.sweepDue && this.core.caps.concurrentWriters) {
-        // once after each wake-up (a commit wakes us): repair node-roles that commit may have
-        // left BLOCKED behind parents this annealer activated meanwhile (see unblockStranded)
-        this.sweepDue = false;
-        try {
-          const n = await inTx(this.core, (ctx) => unblockStranded(ctx));
-          if (n > 0) {
-            this.log.info({ count: n }, 'unblocked node-roles whose parents were all active');
-            continue;
-          }
-        } catch (e) {
-          this.log.warn({ err: coerceError(e) }, 'checking for stranded blocked node-roles failed');
-        }
-        // woken (or asked to settle) while checking: claim again before declaring idle
-        if (this.pendingWake) continue;
-      }
+      if (await this.repairStranded()) continue;
       if (this.inflight.size === 0 && this.completions.length === 0) {
         for (const w of this.idleWaiters.splice(0)) w();
       }
@@ -208,6 +193,27 @@ export class Annealer {
       });
       this.wakeUp = undefined;
     }
+  }
+
+  /**
+   * Once after each wake-up (a commit wakes us), on stores with several writers: moves to TODO
+   * the node-roles a concurrent commit left BLOCKED behind parents this annealer activated
+   * meanwhile (see unblockStranded). True when the loop should claim again before going idle:
+   * it unblocked some, or a wake-up (or settle) arrived while it looked.
+   */
+  private async repairStranded(): Promise<boolean> {
+    if (!this.sweepDue || !this.core.caps.concurrentWriters) return false;
+    this.sweepDue = false;
+    try {
+      const n = await inTx(this.core, (ctx) => unblockStranded(ctx));
+      if (n > 0) {
+        this.log.info({ count: n }, 'unblocked node-roles whose parents were all active');
+        return true;
+      }
+    } catch (e) {
+      this.log.warn({ err: coerceError(e) }, 'checking for stranded blocked node-roles failed');
+    }
+    return this.pendingWake;
   }
 
   /** One transaction: record finished runs, then claim (and finish inline) the next batch. */
